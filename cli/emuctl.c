@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * emuctl: the command-line client of emud's D-Bus API.
+ *
+ * Exit codes: 0 success, 1 an error reported by emud (or emud unreachable),
+ * 2 a usage error. Errors are one line on stderr that a person can act on.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "emu-cleanup.h"
+#include "emu-id.h"
+#include "emu-util.h"
+#include "emud-build.h"
+
+#define BUS_NAME "org.emud.Manager1"
+#define MANAGER_PATH "/org/emud/Manager1"
+#define MANAGER_IFACE "org.emud.Manager1"
+#define EMULATOR_IFACE "org.emud.Emulator1"
+#define EMULATOR_PREFIX "/org/emud/emulator/"
+
+/* Spawn and kill wait for QEMU and the guest; emud bounds each step itself. */
+#define LONG_CALL_USEC (10ull * 60 * 1000 * 1000)
+
+enum { EXIT_OK = 0, EXIT_DAEMON = 1, EXIT_USAGE = 2 };
+
+typedef struct {
+        sd_bus *bus;
+        bool user;
+        bool json;
+} Ctl;
+
+static int usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("emuctl: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputs("\nTry 'emuctl --help'.\n", stderr);
+        va_end(ap);
+        return EXIT_USAGE;
+}
+
+static int report_bus_error(Ctl *c, const sd_bus_error *error, int r)
+{
+        if (sd_bus_error_has_names(error, "org.freedesktop.DBus.Error.ServiceUnknown",
+                                   "org.freedesktop.DBus.Error.NameHasNoOwner"))
+                fprintf(stderr, "emuctl: emud is not running (nobody owns %s on the %s bus)\n",
+                        BUS_NAME, c->user ? "session" : "system");
+        else if (sd_bus_error_is_set(error))
+                fprintf(stderr, "emuctl: %s\n", error->message ? error->message : error->name);
+        else
+                fprintf(stderr, "emuctl: D-Bus call failed: %s\n", g_strerror(-r));
+        return EXIT_DAEMON;
+}
+
+/* Call a Manager1 method; args are appended by the caller-provided function. */
+static int call(Ctl *c, const char *path, const char *iface, const char *method,
+                uint64_t usec, sd_bus_message **ret_reply,
+                int (*append)(sd_bus_message *m, void *userdata), void *userdata)
+{
+        g_autoptr(sd_bus_message) m = NULL;
+        emu_auto_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path, iface, method);
+        if (r >= 0 && append)
+                r = append(m, userdata);
+        if (r < 0) {
+                fprintf(stderr, "emuctl: cannot build the request: %s\n", g_strerror(-r));
+                return EXIT_DAEMON;
+        }
+        r = sd_bus_call(c->bus, m, usec, &error, ret_reply);
+        if (r < 0)
+                return report_bus_error(c, &error, r);
+        return EXIT_OK;
+}
+
+static int append_strings(sd_bus_message *m, void *userdata)
+{
+        char **strv = userdata;
+        for (; *strv; strv++) {
+                int r = sd_bus_message_append(m, "s", *strv);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int call_strings(Ctl *c, const char *method, uint64_t usec, sd_bus_message **ret_reply,
+                        const char *a, const char *b)
+{
+        const char *args[] = { a, b, NULL };
+        return call(c, MANAGER_PATH, MANAGER_IFACE, method, usec, ret_reply, append_strings,
+                    args);
+}
+
+static int cmd_vm_add(Ctl *c, int argc, char **argv)
+{
+        const char *name = NULL, *qmp = NULL;
+        for (int i = 1; i < argc; i++) {
+                if (g_str_equal(argv[i], "--qmp") && i + 1 < argc)
+                        qmp = argv[++i];
+                else if (g_str_has_prefix(argv[i], "--qmp="))
+                        qmp = argv[i] + 6;
+                else if (!name && argv[i][0] != '-')
+                        name = argv[i];
+                else
+                        return usage_error("vm-add: unexpected argument '%s'", argv[i]);
+        }
+        if (!name || !qmp)
+                return usage_error("usage: emuctl vm-add NAME --qmp PATH");
+        int r = call_strings(c, "AddVM", LONG_CALL_USEC, NULL, name, qmp);
+        if (r == EXIT_OK && !c->json)
+                printf("VM %s added (QMP %s)\n", name, qmp);
+        return r;
+}
+
+static int cmd_vm_remove(Ctl *c, int argc, char **argv)
+{
+        if (argc != 2)
+                return usage_error("usage: emuctl vm-remove NAME");
+        int r = call_strings(c, "RemoveVM", 0, NULL, argv[1], NULL);
+        if (r == EXIT_OK && !c->json)
+                printf("VM %s removed\n", argv[1]);
+        return r;
+}
+
+typedef struct {
+        const char *vm, *kind, *id;
+        char **options;
+} SpawnArgs;
+
+static int append_spawn(sd_bus_message *m, void *userdata)
+{
+        SpawnArgs *a = userdata;
+        int r = sd_bus_message_append(m, "sss", a->vm, a->kind, a->id);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'a', "{ss}");
+        for (char **o = a->options; r >= 0 && *o; o++) {
+                const char *eq = strchr(*o, '=');
+                g_autofree char *key = g_strndup(*o, eq - *o);
+                r = sd_bus_message_append(m, "{ss}", key, eq + 1);
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+static int print_status(Ctl *c, const char *id);
+
+static int cmd_spawn(Ctl *c, int argc, char **argv)
+{
+        if (argc < 4)
+                return usage_error("usage: emuctl spawn VM KIND ID [KEY=VALUE...]");
+        for (int i = 4; i < argc; i++)
+                if (!strchr(argv[i], '=') || argv[i][0] == '=')
+                        return usage_error("spawn: '%s' is not KEY=VALUE", argv[i]);
+        SpawnArgs a = { argv[1], argv[2], argv[3], argv + 4 };
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r = call(c, MANAGER_PATH, MANAGER_IFACE, "Spawn", LONG_CALL_USEC, &reply,
+                     append_spawn, &a);
+        if (r != EXIT_OK)
+                return r;
+        return print_status(c, a.id);
+}
+
+static int cmd_kill(Ctl *c, int argc, char **argv)
+{
+        if (argc != 2)
+                return usage_error("usage: emuctl kill ID");
+        int r = call_strings(c, "Kill", LONG_CALL_USEC, NULL, argv[1], NULL);
+        if (r == EXIT_OK && !c->json)
+                printf("%s stopped and unplugged\n", argv[1]);
+        return r;
+}
+
+static int cmd_list(Ctl *c, int argc, char **argv)
+{
+        if (argc != 1)
+                return usage_error("usage: emuctl list");
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r = call(c, MANAGER_PATH, MANAGER_IFACE, "List", 0, &reply, NULL, NULL);
+        if (r != EXIT_OK)
+                return r;
+        g_autoptr(json_t) arr = json_array();
+        if (!c->json)
+                printf("%-20s %-12s %-16s %-11s %8s %8s\n", "ID", "VM", "KIND", "STATE", "PID",
+                       "RESTARTS");
+        const char *id, *vm, *kind, *state;
+        uint32_t pid, restarts;
+        int k = sd_bus_message_enter_container(reply, 'a', "(ssssuu)");
+        while (k >= 0 && (k = sd_bus_message_read(reply, "(ssssuu)", &id, &vm, &kind, &state,
+                                                  &pid, &restarts)) > 0) {
+                if (c->json)
+                        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "id",
+                                                             id, "vm", vm, "kind", kind,
+                                                             "state", state, "pid",
+                                                             (json_int_t)pid, "restarts",
+                                                             (json_int_t)restarts));
+                else
+                        printf("%-20s %-12s %-16s %-11s %8u %8u\n", id, vm, kind, state, pid,
+                               restarts);
+        }
+        if (k < 0) {
+                fprintf(stderr, "emuctl: bad reply from emud: %s\n", g_strerror(-k));
+                return EXIT_DAEMON;
+        }
+        if (c->json)
+                json_dumpf(arr, stdout, JSON_INDENT(2)), putchar('\n');
+        return EXIT_OK;
+}
+
+static int cmd_vm_list(Ctl *c, int argc, char **argv)
+{
+        if (argc != 1)
+                return usage_error("usage: emuctl vm-list");
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r = call(c, MANAGER_PATH, MANAGER_IFACE, "ListVMs", 0, &reply, NULL, NULL);
+        if (r != EXIT_OK)
+                return r;
+        g_autoptr(json_t) arr = json_array();
+        if (!c->json)
+                printf("%-16s %-11s %s\n", "VM", "STATE", "QMP");
+        const char *name, *qmp, *state;
+        int k = sd_bus_message_enter_container(reply, 'a', "(sss)");
+        while (k >= 0 && (k = sd_bus_message_read(reply, "(sss)", &name, &qmp, &state)) > 0) {
+                if (c->json)
+                        json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "name", name,
+                                                             "qmp", qmp, "state", state));
+                else
+                        printf("%-16s %-11s %s\n", name, state, qmp);
+        }
+        if (k < 0) {
+                fprintf(stderr, "emuctl: bad reply from emud: %s\n", g_strerror(-k));
+                return EXIT_DAEMON;
+        }
+        if (c->json)
+                json_dumpf(arr, stdout, JSON_INDENT(2)), putchar('\n');
+        return EXIT_OK;
+}
+
+static int cmd_kinds(Ctl *c, int argc, char **argv)
+{
+        if (argc != 1)
+                return usage_error("usage: emuctl kinds");
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r = call(c, MANAGER_PATH, MANAGER_IFACE, "ListKinds", 0, &reply, NULL, NULL);
+        if (r != EXIT_OK)
+                return r;
+        g_autoptr(json_t) arr = json_array();
+        const char *name, *desc;
+        int k = sd_bus_message_enter_container(reply, 'a', "(ss)");
+        while (k >= 0 && (k = sd_bus_message_read(reply, "(ss)", &name, &desc)) > 0) {
+                if (c->json)
+                        json_array_append_new(arr, json_pack("{s:s,s:s}", "kind", name,
+                                                             "description", desc));
+                else
+                        printf("%-20s %s\n", name, desc);
+        }
+        if (k < 0) {
+                fprintf(stderr, "emuctl: bad reply from emud: %s\n", g_strerror(-k));
+                return EXIT_DAEMON;
+        }
+        if (c->json)
+                json_dumpf(arr, stdout, JSON_INDENT(2)), putchar('\n');
+        return EXIT_OK;
+}
+
+static int append_iface(sd_bus_message *m, void *userdata)
+{
+        return sd_bus_message_append(m, "s", (const char *)userdata);
+}
+
+/* Properties.GetAll of one emulator, printed as "Key: value" or as a JSON object. */
+static int print_status(Ctl *c, const char *id)
+{
+        if (!emu_id_valid(id)) {
+                fprintf(stderr, "emuctl: invalid emulator id '%s': use %s\n", id, EMU_ID_RULE);
+                return EXIT_DAEMON;
+        }
+        g_autofree char *path = g_strconcat(EMULATOR_PREFIX, id, NULL);
+        g_autoptr(sd_bus_message) reply = NULL;
+        g_autoptr(sd_bus_message) m = NULL;
+        emu_auto_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, path,
+                                               "org.freedesktop.DBus.Properties", "GetAll");
+        if (r >= 0)
+                r = append_iface(m, (void *)EMULATOR_IFACE);
+        if (r >= 0)
+                r = sd_bus_call(c->bus, m, 0, &error, &reply);
+        if (r < 0) {
+                if (sd_bus_error_has_names(&error, "org.freedesktop.DBus.Error.UnknownObject",
+                                           "org.freedesktop.DBus.Error.UnknownInterface")) {
+                        fprintf(stderr, "emuctl: no emulator with id '%s'\n", id);
+                        return EXIT_DAEMON;
+                }
+                return report_bus_error(c, &error, r);
+        }
+        g_autoptr(json_t) obj = json_object();
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        const char *key;
+        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *type;
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r >= 0)
+                        r = sd_bus_message_peek_type(reply, NULL, &type);
+                if (r >= 0)
+                        r = sd_bus_message_enter_container(reply, 'v', type);
+                if (r >= 0 && g_str_equal(type, "s")) {
+                        const char *s;
+                        r = sd_bus_message_read(reply, "s", &s);
+                        json_object_set_new(obj, key, json_string(s));
+                } else if (r >= 0 && g_str_equal(type, "u")) {
+                        uint32_t u;
+                        r = sd_bus_message_read(reply, "u", &u);
+                        json_object_set_new(obj, key, json_integer(u));
+                } else if (r >= 0) {
+                        r = sd_bus_message_skip(reply, type);
+                }
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        if (r < 0) {
+                fprintf(stderr, "emuctl: bad reply from emud: %s\n", g_strerror(-r));
+                return EXIT_DAEMON;
+        }
+        if (c->json) {
+                json_dumpf(obj, stdout, JSON_INDENT(2));
+                putchar('\n');
+                return EXIT_OK;
+        }
+        static const char *const order[] = { "Id", "VM", "Kind", "State", "Pid", "Restarts",
+                                             "Device", "Slot", "Socket", "Reason" };
+        for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
+                json_t *v = json_object_get(obj, order[i]);
+                if (json_is_string(v) && json_string_length(v) > 0)
+                        printf("%9s: %s\n", order[i], json_string_value(v));
+                else if (json_is_integer(v))
+                        printf("%9s: %" JSON_INTEGER_FORMAT "\n", order[i],
+                               json_integer_value(v));
+        }
+        return EXIT_OK;
+}
+
+static int cmd_status(Ctl *c, int argc, char **argv)
+{
+        if (argc != 2)
+                return usage_error("usage: emuctl status ID");
+        return print_status(c, argv[1]);
+}
+
+typedef struct {
+        const char *name;
+        int (*run)(Ctl *c, int argc, char **argv);
+        const char *help;
+} Command;
+
+static const Command commands[] = {
+        { "vm-add", cmd_vm_add, "NAME --qmp PATH     register a running QEMU by its QMP socket" },
+        { "vm-remove", cmd_vm_remove, "NAME            forget a VM that has no emulators" },
+        { "vm-list", cmd_vm_list, "                  list registered VMs" },
+        { "spawn", cmd_spawn, "VM KIND ID [KEY=VALUE...]  start an emulator and hot-plug it" },
+        { "kill", cmd_kill, "ID                     unplug an emulator and stop it" },
+        { "list", cmd_list, "                       list emulators" },
+        { "status", cmd_status, "ID                   show one emulator" },
+        { "kinds", cmd_kinds, "                      list emulator kinds" },
+};
+
+static void print_help(void)
+{
+        printf("Usage: emuctl [--user] [--json] COMMAND [ARGS...]\n\n"
+               "Control emud, the out-of-process QEMU device emulator daemon.\n\n"
+               "Options:\n"
+               "  --user      talk to emud on the session bus instead of the system bus\n"
+               "  --json      print machine-readable JSON\n"
+               "  --version   print the version\n\n"
+               "Commands:\n");
+        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+                printf("  %-10s %s\n", commands[i].name, commands[i].help);
+        printf("\nExit status: 0 success, 1 error reported by emud, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+        Ctl c = { 0 };
+        int i = 1;
+        for (; i < argc && argv[i][0] == '-'; i++) {
+                if (g_str_equal(argv[i], "--user"))
+                        c.user = true;
+                else if (g_str_equal(argv[i], "--json"))
+                        c.json = true;
+                else if (g_str_equal(argv[i], "--help") || g_str_equal(argv[i], "-h")) {
+                        print_help();
+                        return EXIT_OK;
+                } else if (g_str_equal(argv[i], "--version")) {
+                        printf("emuctl %s\n", EMUD_VERSION);
+                        return EXIT_OK;
+                } else
+                        return usage_error("unknown option '%s'", argv[i]);
+        }
+        if (i == argc)
+                return usage_error("no command given");
+        const Command *cmd = NULL;
+        for (size_t k = 0; k < G_N_ELEMENTS(commands); k++)
+                if (g_str_equal(commands[k].name, argv[i]))
+                        cmd = &commands[k];
+        if (!cmd)
+                return usage_error("unknown command '%s'", argv[i]);
+
+        int r = c.user ? sd_bus_open_user(&c.bus) : sd_bus_open_system(&c.bus);
+        if (r < 0) {
+                fprintf(stderr, "emuctl: cannot connect to the %s bus: %s\n",
+                        c.user ? "session" : "system", g_strerror(-r));
+                return EXIT_DAEMON;
+        }
+        int ret = cmd->run(&c, argc - i, argv + i);
+        sd_bus_flush_close_unref(c.bus);
+        return ret;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * config: emud.conf, a GKeyFile with one [emud] group.
+ *
+ * Unknown keys are errors rather than warnings: a misspelt timeout that is
+ * silently ignored is worse than a daemon that refuses to start.
+ */
+#include "config.h"
+#include "emud-build.h"
+#include "emu-error.h"
+
+void emud_config_init(EmudConfig *c)
+{
+        *c = (EmudConfig){
+                .runtime_dir = g_strdup("/run/emud"),
+                .kinds_dir = g_strdup(EMUD_KINDS_DIR),
+                .qmp_timeout_ms = 5000,
+                .ready_timeout_ms = 10000,
+                .unplug_timeout_ms = 10000,
+                .stop_grace_ms = 5000,
+        };
+}
+
+void emud_config_deinit(EmudConfig *c)
+{
+        g_clear_pointer(&c->runtime_dir, g_free);
+        g_clear_pointer(&c->kinds_dir, g_free);
+}
+
+typedef struct {
+        const char *key;
+        size_t offset;
+} TimeoutKey;
+
+static const TimeoutKey timeout_keys[] = {
+        { "qmp-timeout-ms", G_STRUCT_OFFSET(EmudConfig, qmp_timeout_ms) },
+        { "ready-timeout-ms", G_STRUCT_OFFSET(EmudConfig, ready_timeout_ms) },
+        { "unplug-timeout-ms", G_STRUCT_OFFSET(EmudConfig, unplug_timeout_ms) },
+        { "stop-grace-ms", G_STRUCT_OFFSET(EmudConfig, stop_grace_ms) },
+};
+
+static bool load_key(EmudConfig *c, GKeyFile *kf, const char *path, const char *key,
+                     GError **error)
+{
+        g_autofree char *value = g_key_file_get_string(kf, "emud", key, error);
+        if (!value)
+                return false;
+        if (g_str_equal(key, "runtime-dir") || g_str_equal(key, "emulators-dir")) {
+                if (value[0] != '/') {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                                    "%s: %s must be an absolute path", path, key);
+                        return false;
+                }
+                char **slot = g_str_equal(key, "runtime-dir") ? &c->runtime_dir : &c->kinds_dir;
+                g_free(*slot);
+                *slot = g_steal_pointer(&value);
+                return true;
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(timeout_keys); i++) {
+                if (!g_str_equal(key, timeout_keys[i].key))
+                        continue;
+                guint64 v;
+                if (!g_ascii_string_to_unsigned(value, 10, 1, 3600 * 1000, &v, NULL)) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                                    "%s: %s=%s must be a number of milliseconds from 1 to "
+                                    "3600000",
+                                    path, key, value);
+                        return false;
+                }
+                G_STRUCT_MEMBER(guint, c, timeout_keys[i].offset) = (guint)v;
+                return true;
+        }
+        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED, "%s: unknown key '%s' in [emud]", path,
+                    key);
+        return false;
+}
+
+bool emud_config_load(EmudConfig *c, const char *path, bool required, GError **error)
+{
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GError) err = NULL;
+        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
+                if (!required && g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return true;
+                g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED, "%s: %s", path, err->message);
+                return false;
+        }
+        g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+        for (size_t i = 0; groups[i]; i++) {
+                if (!g_str_equal(groups[i], "emud")) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                                    "%s: unknown group [%s]", path, groups[i]);
+                        return false;
+                }
+        }
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, "emud", NULL, NULL);
+        for (size_t i = 0; keys && keys[i]; i++)
+                if (!load_key(c, kf, path, keys[i], error))
+                        return false;
+        return true;
+}

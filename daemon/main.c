@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * emud: the daemon. Parses options and configuration, loads the emulator
+ * kinds, claims org.emud.Manager1 on the bus and runs the GLib main loop
+ * until SIGTERM or SIGINT, then tears every emulator down in order.
+ *
+ * Only bad configuration at start-up makes emud exit with an error; nothing
+ * a client, a guest or an emulator does can.
+ */
+#include <errno.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "bus-service.h"
+#include "bus-source.h"
+#include "config.h"
+#include "emu-cleanup.h"
+#include "emu-log.h"
+#include "emud-build.h"
+#include "manager.h"
+
+typedef struct {
+        GMainLoop *loop;
+        Manager *m;
+        int exit_code;
+} Daemon;
+
+/* The manager's idle callback has no user data; there is one daemon. */
+static Daemon *the_daemon;
+
+static void quit_when_empty(Manager *m)
+{
+        g_main_loop_quit(the_daemon->loop);
+}
+
+static gboolean on_signal(gpointer userdata)
+{
+        Daemon *d = userdata;
+        if (d->m->shutting_down) {
+                g_message("already shutting down, please wait");
+                return G_SOURCE_CONTINUE;
+        }
+        g_message("shutting down: stopping %u emulators",
+                  g_hash_table_size(d->m->emulators));
+        sd_notify(0, "STOPPING=1\nSTATUS=stopping emulators");
+        manager_shutdown(d->m);
+        return G_SOURCE_CONTINUE;
+}
+
+static void on_bus_lost(int error, void *userdata)
+{
+        Daemon *d = userdata;
+        g_critical("lost the D-Bus connection: %s; shutting down", g_strerror(error));
+        d->exit_code = 1;
+        if (!d->m->shutting_down)
+                manager_shutdown(d->m);
+}
+
+/* Without a state file (yet) nothing under vm/ can be adopted: clear it. */
+static void clean_runtime_dir(const char *runtime_dir)
+{
+        g_autofree char *vmdir = g_build_filename(runtime_dir, "vm", NULL);
+        g_autoptr(GDir) d = g_dir_open(vmdir, 0, NULL);
+        const char *vm;
+        while (d && (vm = g_dir_read_name(d))) {
+                g_autofree char *dir = g_build_filename(vmdir, vm, NULL);
+                g_autoptr(GDir) inner = g_dir_open(dir, 0, NULL);
+                const char *f;
+                while (inner && (f = g_dir_read_name(inner))) {
+                        g_autofree char *path = g_build_filename(dir, f, NULL);
+                        g_warning("removing stale %s left by an earlier emud", path);
+                        g_unlink(path);
+                }
+                g_rmdir(dir);
+        }
+}
+
+static bool prepare_runtime_dir(const char *dir, GError **error)
+{
+        if (g_mkdir_with_parents(dir, 0700) < 0 || chmod(dir, 0700) < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "cannot create runtime directory %s: %s", dir, g_strerror(errno));
+                return false;
+        }
+        clean_runtime_dir(dir);
+        return true;
+}
+
+static int open_bus(bool user, sd_bus **ret)
+{
+        g_autoptr(sd_bus) bus = NULL;
+        int r = user ? sd_bus_open_user_with_description(&bus, "emud")
+                     : sd_bus_open_system_with_description(&bus, "emud");
+        if (r < 0)
+                return r;
+        r = sd_bus_request_name(bus, EMUD_BUS_NAME, 0);
+        if (r < 0)
+                return r;
+        *ret = g_steal_pointer(&bus);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        g_autofree char *config_path = NULL, *runtime_dir = NULL, *kinds_dir = NULL;
+        gboolean user = FALSE, debug = FALSE, version = FALSE;
+        GOptionEntry entries[] = {
+                { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+                  "Configuration file (default " EMUD_CONFIG_FILE ")", "FILE" },
+                { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &runtime_dir,
+                  "Runtime directory (default /run/emud)", "DIR" },
+                { "emulators-dir", 0, 0, G_OPTION_ARG_FILENAME, &kinds_dir,
+                  "Emulator kind descriptors (default " EMUD_KINDS_DIR ")", "DIR" },
+                { "user", 0, 0, G_OPTION_ARG_NONE, &user,
+                  "Serve on the session bus instead of the system bus", NULL },
+                { "debug", 'd', 0, G_OPTION_ARG_NONE, &debug, "Log debug messages", NULL },
+                { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
+                { NULL },
+        };
+        g_autoptr(GOptionContext) ctx = g_option_context_new("- run QEMU device emulators "
+                                                             "out of process");
+        g_option_context_add_main_entries(ctx, entries, NULL);
+        g_autoptr(GError) err = NULL;
+        if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+                fprintf(stderr, "emud: %s\n", err->message);
+                return 2;
+        }
+        if (version) {
+                printf("emud %s\n", EMUD_VERSION);
+                return 0;
+        }
+        if (argc > 1) {
+                fprintf(stderr, "emud: unexpected argument '%s'\n", argv[1]);
+                return 2;
+        }
+        emu_log_init(debug);
+        signal(SIGPIPE, SIG_IGN);
+
+        EmudConfig cfg;
+        emud_config_init(&cfg);
+        if (!emud_config_load(&cfg, config_path ? config_path : EMUD_CONFIG_FILE,
+                              config_path != NULL, &err)) {
+                g_printerr("emud: %s\n", err->message);
+                emud_config_deinit(&cfg);
+                return 1;
+        }
+        if (runtime_dir)
+                g_free(cfg.runtime_dir), cfg.runtime_dir = g_steal_pointer(&runtime_dir);
+        if (kinds_dir)
+                g_free(cfg.kinds_dir), cfg.kinds_dir = g_steal_pointer(&kinds_dir);
+
+        g_autoptr(GHashTable) kinds = emu_kinds_load_dir(cfg.kinds_dir, &err);
+        if (!kinds || !prepare_runtime_dir(cfg.runtime_dir, &err)) {
+                g_printerr("emud: %s\n", err->message);
+                emud_config_deinit(&cfg);
+                return 1;
+        }
+        if (g_hash_table_size(kinds) == 0)
+                g_warning("no emulator kinds in %s", cfg.kinds_dir);
+
+        g_autoptr(sd_bus) bus = NULL;
+        int r = open_bus(user, &bus);
+        if (r < 0) {
+                g_printerr("emud: cannot own %s on the %s bus: %s%s\n", EMUD_BUS_NAME,
+                           user ? "session" : "system", g_strerror(-r),
+                           r == -EEXIST ? " (is another emud running?)" : "");
+                emud_config_deinit(&cfg);
+                return 1;
+        }
+
+        Daemon d = { .loop = g_main_loop_new(NULL, FALSE) };
+        the_daemon = &d;
+        manager_new(&cfg, kinds, &d.m);
+        d.m->idle_cb = quit_when_empty;
+        r = bus_service_attach(d.m, bus);
+        if (r < 0) {
+                g_printerr("emud: cannot export the D-Bus API: %s\n", g_strerror(-r));
+                return 1;
+        }
+        guint bus_source = bus_source_attach(bus, NULL, on_bus_lost, &d);
+        g_unix_signal_add(SIGTERM, on_signal, &d);
+        g_unix_signal_add(SIGINT, on_signal, &d);
+
+        g_message("emud %s ready on the %s bus; %u emulator kinds from %s; runtime directory "
+                  "%s",
+                  EMUD_VERSION, user ? "session" : "system", g_hash_table_size(kinds),
+                  cfg.kinds_dir, cfg.runtime_dir);
+        g_autofree char *status = manager_status(d.m);
+        sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+
+        g_main_loop_run(d.loop);
+
+        g_source_remove(bus_source);
+        manager_free(d.m);
+        g_main_loop_unref(d.loop);
+        (void)sd_bus_release_name(bus, EMUD_BUS_NAME);
+        emud_config_deinit(&cfg);
+        g_message("stopped");
+        return d.exit_code;
+}

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * manager: the registry of VMs and emulators, the QMP connection to each
+ * VM's QEMU, and the checks every request passes before anything changes.
+ *
+ * A request that fails validation leaves no trace: no VM, no emulator, no
+ * file and no process. Long operations report through a DoneFunc.
+ */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "bus-service.h"
+#include "emu-error.h"
+#include "emu-id.h"
+#include "emu-log.h"
+#include "manager.h"
+
+const char *vm_state_name(VmState s)
+{
+        static const char *const names[] = { "connecting", "connected", "lost" };
+        return s < G_N_ELEMENTS(names) ? names[s] : "?";
+}
+
+static void done_error(DoneFunc done, void *userdata, GError *error)
+{
+        g_autoptr(GError) err = error;
+        done(userdata, err);
+}
+
+static void vm_free(Vm *vm)
+{
+        if (!vm)
+                return;
+        emu_qmp_client_free(vm->qmp);
+        if (vm->reserved)
+                g_hash_table_unref(vm->reserved);
+        g_free(vm->name);
+        g_free(vm->qmp_path);
+        g_free(vm->dir);
+        g_free(vm);
+}
+
+/* Remove the VM's directory and whatever stale sockets it holds. */
+static void remove_dir_tree(const char *dir)
+{
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *entry;
+        while (d && (entry = g_dir_read_name(d))) {
+                g_autofree char *path = g_build_filename(dir, entry, NULL);
+                if (g_unlink(path) < 0 && errno != ENOENT)
+                        emu_warn(NULL, "cannot remove %s: %s", path, g_strerror(errno));
+        }
+        if (g_rmdir(dir) < 0 && errno != ENOENT)
+                emu_warn(NULL, "cannot remove %s: %s", dir, g_strerror(errno));
+}
+
+/* A client must not be freed from inside its own callbacks. */
+static gboolean free_client_idle(gpointer client)
+{
+        emu_qmp_client_free(client);
+        return G_SOURCE_REMOVE;
+}
+
+static void vm_on_ready(EmuQmpClient *c, json_t *greeting, void *userdata)
+{
+        Vm *vm = userdata;
+        EmuLogCtx ctx = { .vm = vm->name };
+        vm->state = VM_CONNECTED;
+        emu_info(&ctx, "connected to QEMU's QMP at %s", vm->qmp_path);
+        DoneFunc done = g_steal_pointer(&vm->add_done);
+        if (done)
+                done(vm->add_userdata, NULL);
+}
+
+static void vm_on_event(EmuQmpClient *c, const char *name, json_t *data, void *userdata)
+{
+        Vm *vm = userdata;
+        if (!g_str_equal(name, "DEVICE_DELETED"))
+                return;
+        const char *dev = json_string_value(json_object_get(data, "device"));
+        GHashTableIter it;
+        Emulator *e;
+        g_hash_table_iter_init(&it, vm->m->emulators);
+        while (dev && g_hash_table_iter_next(&it, NULL, (gpointer *)&e)) {
+                if (e->vm == vm && g_str_equal(e->qdev_id, dev)) {
+                        emulator_device_deleted(e);
+                        return;
+                }
+        }
+}
+
+static void vm_on_closed(EmuQmpClient *c, const GError *reason, void *userdata)
+{
+        Vm *vm = userdata;
+        Manager *m = vm->m;
+        EmuLogCtx ctx = { .vm = vm->name };
+        g_idle_add(free_client_idle, g_steal_pointer(&vm->qmp));
+
+        DoneFunc done = g_steal_pointer(&vm->add_done);
+        if (done) {
+                /* AddVM never completed: the VM was never there. */
+                g_autofree char *name = g_strdup(vm->name);
+                remove_dir_tree(vm->dir);
+                g_hash_table_remove(m->vms, name);
+                done(vm->add_userdata, reason);
+                return;
+        }
+
+        emu_warn(&ctx, "lost QEMU's QMP connection (%s); stopping its emulators",
+                 reason ? reason->message : "closed");
+        vm->state = VM_LOST;
+        GHashTableIter it;
+        Emulator *e;
+        g_autoptr(GPtrArray) victims = g_ptr_array_new();
+        g_hash_table_iter_init(&it, m->emulators);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e))
+                if (e->vm == vm)
+                        g_ptr_array_add(victims, e);
+        for (guint i = 0; i < victims->len; i++)
+                emulator_vm_lost(g_ptr_array_index(victims, i));
+}
+
+static const EmuQmpClientOps vm_qmp_ops = {
+        .ready = vm_on_ready,
+        .event = vm_on_event,
+        .closed = vm_on_closed,
+};
+
+void manager_add_vm(Manager *m, const char *name, const char *qmp_path, DoneFunc done,
+                    void *userdata)
+{
+        if (m->shutting_down)
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_SHUTTING_DOWN,
+                                              "emud is shutting down"));
+        if (!emu_id_valid(name))
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_INVALID_ID,
+                                              "invalid VM name '%s': use %s", name,
+                                              EMU_ID_RULE));
+        if (g_hash_table_contains(m->vms, name))
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_EXISTS,
+                                              "VM %s is already registered", name));
+        if (qmp_path[0] != '/')
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_BAD_PATH,
+                                              "QMP socket path '%s' must be absolute",
+                                              qmp_path));
+
+        GError *err = NULL;
+        int fd = emu_qmp_connect_unix(qmp_path, &err);
+        if (fd < 0)
+                return done_error(done, userdata, err);
+
+        g_autofree char *dir = g_build_filename(m->cfg->runtime_dir, "vm", name, NULL);
+        remove_dir_tree(dir); /* leftovers of an emud that died */
+        if (g_mkdir_with_parents(dir, 0700) < 0) {
+                int e = errno;
+                close(fd);
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_FAILED,
+                                              "cannot create %s: %s", dir, g_strerror(e)));
+        }
+
+        Vm *vm = g_new0(Vm, 1);
+        vm->m = m;
+        vm->name = g_strdup(name);
+        vm->qmp_path = g_strdup(qmp_path);
+        vm->dir = g_steal_pointer(&dir);
+        vm->state = VM_CONNECTING;
+        vm->reserved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        vm->add_done = done;
+        vm->add_userdata = userdata;
+        g_hash_table_insert(m->vms, vm->name, vm);
+        g_autofree char *label = g_strdup_printf("QEMU QMP %s", qmp_path);
+        vm->qmp = emu_qmp_client_new(fd, label, m->cfg->qmp_timeout_ms, &vm_qmp_ops, vm);
+}
+
+bool manager_remove_vm(Manager *m, const char *name, GError **error)
+{
+        Vm *vm = g_hash_table_lookup(m->vms, name);
+        if (!vm) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_UNKNOWN_VM, "no VM named '%s'", name);
+                return false;
+        }
+        if (vm->state == VM_CONNECTING) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_BUSY,
+                            "VM %s is still being added", name);
+                return false;
+        }
+        g_autoptr(GString) users = g_string_new(NULL);
+        GHashTableIter it;
+        Emulator *e;
+        g_hash_table_iter_init(&it, m->emulators);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e))
+                if (e->vm == vm)
+                        g_string_append_printf(users, "%s%s", users->len ? ", " : "", e->id);
+        if (users->len) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_BUSY,
+                            "VM %s still has emulators (%s); kill them first", name,
+                            users->str);
+                return false;
+        }
+        EmuLogCtx ctx = { .vm = vm->name };
+        emu_info(&ctx, "removed");
+        remove_dir_tree(vm->dir);
+        g_hash_table_remove(m->vms, name);
+        return true;
+}
+
+void manager_spawn(Manager *m, const char *vm_name, const char *kind_name, const char *id,
+                   GHashTable *options, DoneFunc done, void *userdata)
+{
+        if (m->shutting_down)
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_SHUTTING_DOWN,
+                                              "emud is shutting down"));
+        if (!emu_id_valid(id))
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_INVALID_ID,
+                                              "invalid emulator id '%s': use %s", id,
+                                              EMU_ID_RULE));
+        if (g_hash_table_contains(m->emulators, id))
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_EXISTS,
+                                              "an emulator with id '%s' already exists", id));
+        Vm *vm = g_hash_table_lookup(m->vms, vm_name);
+        if (!vm)
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_UNKNOWN_VM,
+                                              "no VM named '%s'", vm_name));
+        if (vm->state != VM_CONNECTED)
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_VM_LOST,
+                                              "VM %s is %s, not connected", vm_name,
+                                              vm_state_name(vm->state)));
+        const EmuKind *kind = g_hash_table_lookup(m->kinds, kind_name);
+        if (!kind) {
+                g_autofree char **names =
+                        (char **)g_hash_table_get_keys_as_array(m->kinds, NULL);
+                g_autofree char *list = g_strjoinv(", ", names);
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_UNKNOWN_KIND,
+                                              "unknown emulator kind '%s' (known: %s)",
+                                              kind_name, list));
+        }
+        GError *err = NULL;
+        EmuPlan *plan = emu_plan_new(kind, options, &err);
+        if (!plan)
+                return done_error(done, userdata, err);
+
+        Emulator *e = emulator_new(m, vm, kind, id, plan);
+        int r = bus_emulator_add(m, e);
+        if (r < 0) {
+                EmuLogCtx ctx = { .vm = vm->name, .emulator = id };
+                emu_warn(&ctx, "cannot export D-Bus object: %s", g_strerror(-r));
+        }
+        emulator_start(e, done, userdata);
+}
+
+void manager_kill(Manager *m, const char *id, DoneFunc done, void *userdata)
+{
+        Emulator *e = g_hash_table_lookup(m->emulators, id);
+        if (!e)
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_UNKNOWN_EMULATOR,
+                                              "no emulator with id '%s'", id));
+        emulator_kill(e, done, userdata);
+}
+
+static void shutdown_done(void *userdata, const GError *error)
+{
+        (void)userdata;
+        (void)error; /* emulator.c has logged it */
+}
+
+void manager_shutdown(Manager *m)
+{
+        m->shutting_down = true;
+        g_autoptr(GList) all = g_hash_table_get_values(m->emulators);
+        for (GList *l = all; l; l = l->next) {
+                Emulator *e = l->data;
+                if (!e->kill_done && e->state != EMU_STATE_STOPPING)
+                        emulator_kill(e, shutdown_done, NULL);
+        }
+        if (g_hash_table_size(m->emulators) == 0 && m->idle_cb)
+                m->idle_cb(m);
+}
+
+void manager_emulator_changed(Manager *m, Emulator *e)
+{
+        bus_emulator_changed(m, e);
+}
+
+void manager_emulator_gone(Manager *m, Emulator *e)
+{
+        bus_emulator_remove(m, e);
+        g_hash_table_remove(m->emulators, e->id); /* frees e */
+        if (m->shutting_down && g_hash_table_size(m->emulators) == 0 && m->idle_cb)
+                m->idle_cb(m);
+}
+
+char *manager_status(Manager *m)
+{
+        guint plugged = 0;
+        GHashTableIter it;
+        Emulator *e;
+        g_hash_table_iter_init(&it, m->emulators);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e))
+                if (e->state == EMU_STATE_PLUGGED)
+                        plugged++;
+        return g_strdup_printf("%u VMs, %u emulators (%u plugged)", g_hash_table_size(m->vms),
+                               g_hash_table_size(m->emulators), plugged);
+}
+
+int manager_new(EmudConfig *cfg, GHashTable *kinds, Manager **ret)
+{
+        Manager *m = g_new0(Manager, 1);
+        m->cfg = cfg;
+        m->kinds = g_hash_table_ref(kinds);
+        m->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)vm_free);
+        m->emulators = g_hash_table_new(g_str_hash, g_str_equal);
+        *ret = m;
+        return 0;
+}
+
+void manager_free(Manager *m)
+{
+        if (!m)
+                return;
+        /* Emulators are gone by now (shutdown waits for them); VM dirs go too. */
+        GHashTableIter it;
+        Vm *vm;
+        g_hash_table_iter_init(&it, m->vms);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm))
+                remove_dir_tree(vm->dir);
+        g_hash_table_unref(m->emulators);
+        g_hash_table_unref(m->vms);
+        g_hash_table_unref(m->kinds);
+        g_free(m);
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+#include <systemd/sd-bus.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "descriptor.h"
+#include "qmp-client.h"
+
+/*
+ * The manager owns the VMs, the emulators and the kinds. Its entry points
+ * are what the D-Bus API calls; long operations finish through a DoneFunc,
+ * which may run before the entry point returns when validation fails.
+ */
+typedef struct Manager Manager;
+typedef struct Vm Vm;
+typedef struct Emulator Emulator;
+
+/* error is NULL on success. */
+typedef void (*DoneFunc)(void *userdata, const GError *error);
+
+typedef enum {
+        VM_CONNECTING,
+        VM_CONNECTED,
+        VM_LOST,
+} VmState;
+
+struct Vm {
+        Manager *m;
+        char *name;
+        char *qmp_path;
+        char *dir;              /* <runtime>/vm/<name> */
+        VmState state;
+        EmuQmpClient *qmp;
+        GHashTable *reserved;   /* slots chosen by spawns that are not plugged yet */
+        DoneFunc add_done;      /* pending AddVM */
+        void *add_userdata;
+};
+
+typedef enum {
+        EMU_STATE_STARTING,
+        EMU_STATE_RUNNING,
+        EMU_STATE_PLUGGING,
+        EMU_STATE_PLUGGED,
+        EMU_STATE_UNPLUGGING,
+        EMU_STATE_STOPPING,
+        EMU_STATE_FAILED,
+        EMU_STATE_GONE,
+} EmuState;
+
+struct Emulator {
+        Manager *m;
+        Vm *vm;
+        const EmuKind *kind;
+        EmuPlan *plan;
+        char *id;
+        char *qdev_id;          /* QEMU's id for the device: emud-<id> */
+        char *chardev_id;       /* emud-<id>-chr */
+        char *socket_path;
+        char *slot;             /* root port the device is plugged into */
+        char **slot_candidates; /* root ports, between qom-list and query-pci */
+        char *object_path;
+        EmuState state;
+        char *reason;           /* why it failed, or the last problem */
+        unsigned restarts;
+
+        pid_t pid;
+        int pidfd;
+        guint pid_watch;
+        int listen_fd;
+        int output_fd;
+        guint output_watch;
+        GString *output_line;
+        char *last_output;
+        EmuQmpClient *qmp;
+
+        bool started;           /* the process was launched */
+        bool slot_search;       /* qom-list/query-pci issued */
+        bool chardev_added;
+        bool device_added;
+        bool unplug_waiting;    /* device_del accepted, DEVICE_DELETED awaited */
+        bool term_sent;
+        bool qmp_busy;          /* a QMP command for this emulator is in flight */
+        bool kill_requested;    /* tear down as soon as the current step ends */
+        GError *failure;        /* why the spawn failed; teardown follows */
+        guint timer;
+        DoneFunc spawn_done;
+        void *spawn_userdata;
+        DoneFunc kill_done;
+        void *kill_userdata;
+        sd_bus_slot *bus_slot;
+};
+
+struct Manager {
+        EmudConfig *cfg;
+        GHashTable *kinds;      /* name → EmuKind */
+        GHashTable *vms;        /* name → Vm */
+        GHashTable *emulators;  /* id → Emulator */
+        sd_bus *bus;
+        bool shutting_down;
+        void (*idle_cb)(Manager *m); /* called when shutting down and no emulator is left */
+};
+
+int manager_new(EmudConfig *cfg, GHashTable *kinds, Manager **ret);
+void manager_free(Manager *m);
+
+void manager_add_vm(Manager *m, const char *name, const char *qmp_path, DoneFunc done,
+                    void *userdata);
+bool manager_remove_vm(Manager *m, const char *name, GError **error);
+void manager_spawn(Manager *m, const char *vm, const char *kind, const char *id,
+                   GHashTable *options, DoneFunc done, void *userdata);
+void manager_kill(Manager *m, const char *id, DoneFunc done, void *userdata);
+
+/* Tear every emulator down; m->idle_cb runs when none is left. */
+void manager_shutdown(Manager *m);
+
+/* Status line for sd_notify STATUS=. */
+char *manager_status(Manager *m);
+
+const char *vm_state_name(VmState s);
+const char *emu_state_name(EmuState s);
+
+/* emulator.c */
+Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, EmuPlan *plan);
+void emulator_start(Emulator *e, DoneFunc done, void *userdata);
+void emulator_kill(Emulator *e, DoneFunc done, void *userdata);
+void emulator_vm_lost(Emulator *e);
+void emulator_device_deleted(Emulator *e);
+void emulator_free(Emulator *e);
+
+/* called by emulator.c */
+void manager_emulator_changed(Manager *m, Emulator *e);
+void manager_emulator_gone(Manager *m, Emulator *e);

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <jansson.h>
+
+/*
+ * Emulator kinds are data. A descriptor (emulators/<kind>.json) names the
+ * binary, the options a user may set and how they are checked, the argv
+ * template, the fds the process inherits and the device_add driver. This
+ * module loads descriptors and turns (descriptor, user options) into a plan:
+ * argv, the fd roles in child order, and the device_add arguments.
+ *
+ * Templates: ${opt} is the option's value (commas doubled, as QEMU's option
+ * syntax needs), ${!opt} the negation of a bool option, ${fd:ROLE} the fd
+ * number the child sees for that role. In device properties a string that is
+ * exactly ${opt} takes the option's JSON type (integer, boolean).
+ */
+
+typedef enum {
+        EMU_OPT_STRING,
+        EMU_OPT_PATH,
+        EMU_OPT_ENUM,
+        EMU_OPT_BOOL,
+        EMU_OPT_UINT,
+} EmuOptType;
+
+typedef enum {
+        EMU_FD_MONITOR, /* our end of a socketpair is the emulator's QMP monitor */
+        EMU_FD_LISTEN,  /* the vhost-user listening socket emud holds */
+        _EMU_FD_MAX,
+} EmuFdRole;
+
+typedef enum {
+        EMU_READY_QMP_GREETING,
+} EmuReadiness;
+
+typedef struct {
+        char *name;
+        EmuOptType type;
+        bool required;
+        char *default_value;
+        char **values;           /* enum */
+        guint64 min, max;        /* uint */
+        char *writable_unless;   /* path: must be writable unless this bool option is on */
+        char *description;
+} EmuOptionSpec;
+
+typedef struct {
+        char *name;
+        char *description;
+        char *origin;            /* file it came from */
+        char *binary;
+        GPtrArray *options;      /* EmuOptionSpec*, in file order */
+        char **argv;             /* templates, without the binary */
+        EmuFdRole *fds;          /* child fd 3 + i has role fds[i] */
+        size_t n_fds;
+        EmuReadiness readiness;
+        char *driver;
+        char *chardev_property;
+        json_t *device_properties;
+} EmuKind;
+
+EmuKind *emu_kind_load_data(const char *json, const char *origin, GError **error);
+EmuKind *emu_kind_load_file(const char *path, GError **error);
+void emu_kind_free(EmuKind *k);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EmuKind, emu_kind_free)
+
+const EmuOptionSpec *emu_kind_find_option(const EmuKind *k, const char *name);
+
+/* Load every *.json in dir; name → EmuKind*. A bad descriptor fails the whole load. */
+GHashTable *emu_kinds_load_dir(const char *dir, GError **error);
+
+typedef struct {
+        char **argv;             /* binary first, NULL terminated */
+        GHashTable *values;      /* option → normalised value, defaults filled in */
+        json_t *device_args;     /* driver and properties; caller adds id, bus, chardev */
+} EmuPlan;
+
+/* Check options (a name → value table) against the kind and render the plan. */
+EmuPlan *emu_plan_new(const EmuKind *k, GHashTable *options, GError **error);
+void emu_plan_free(EmuPlan *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EmuPlan, emu_plan_free)
+
+const char *emu_fd_role_name(EmuFdRole role);
