@@ -327,7 +327,7 @@ static bool start_process(Emulator *e, GError **error)
 
         EmuLogCtx ctx = log_ctx(e);
         g_autofree char *cmdline = g_strjoinv(" ", e->plan->argv);
-        emu_info(&ctx, "started: %s", cmdline);
+        emu_info(&ctx, "started as pid %d: %s", (int)pid, cmdline);
         manager_emulator_changed(e->m, e);
         return true;
 }

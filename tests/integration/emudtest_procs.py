@@ -1,0 +1,248 @@
+"""Processes for the integration tests: waiting on pids, and the daemon side of a test.
+
+Bus (a private dbus-daemon), Emud (the daemon under test, with a notify socket) and emuctl().
+emudtest re-exports everything here; import emudtest, not this module.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def poll_until(fn, timeout, what, interval=0.01, alive=None):
+    """Call fn() until it returns something truthy; short polls, bounded by timeout.
+
+    alive(), if given, is checked each round and should raise if waiting has become pointless
+    (the process we wait on died)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = fn()
+        if r:
+            return r
+        if alive:
+            alive()
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def proc_state(pid):
+    """State letter of /proc/PID/stat (R, S, D, Z, ...), or None when the pid is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # comm may contain spaces and parentheses; the state follows the last ')'.
+    return stat[stat.rindex(b")") + 2:][:1].decode()
+
+
+def wait_gone(pid, timeout=10):
+    """Wait until pid no longer exists (a zombie still exists: someone must reap it)."""
+    try:
+        poll_until(lambda: proc_state(pid) is None, timeout, f"pid {pid} to go away")
+        return True
+    except TimeoutError:
+        return False
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=10):
+    """Signal, wait up to timeout, then SIGKILL; always reaps. Returns the Popen returncode."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+# ---------------------------------------------------------------------------------------------
+# The daemon under test
+
+
+def emud_bin():
+    return Path(os.environ.get("EMUD_BIN") or REPO / "build" / "daemon" / "emud")
+
+
+def emuctl_bin():
+    return Path(os.environ.get("EMUCTL_BIN") or REPO / "build" / "cli" / "emuctl")
+
+
+def emud_usable():
+    """None if emud, emuctl and dbus-daemon are available, else the reason (for skip())."""
+    for p in (emud_bin(), emuctl_bin()):
+        if not os.access(p, os.X_OK):
+            return f"{p} not built"
+    if not shutil.which("dbus-daemon"):
+        return "dbus-daemon not found"
+    return None
+
+
+class Bus:
+    """A private session bus (dbus-daemon) listening on DIR/bus; .address is its address."""
+
+    def __init__(self, workdir, timeout=10):
+        d = Path(str(workdir))
+        r, w = os.pipe()
+        with open(d / "dbus.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                ["dbus-daemon", "--config-file=/usr/share/dbus-1/session.conf", "--nofork",
+                 f"--print-address={w}", f"--address=unix:path={d / 'bus'}"],
+                pass_fds=[w], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        os.close(w)
+        # dbus-daemon prints its address once it listens: that is the readiness signal.
+        buf = b""
+        try:
+            os.set_blocking(r, False)
+
+            def have_line():
+                nonlocal buf
+                try:
+                    data = os.read(r, 4096)
+                except BlockingIOError:
+                    return False
+                if not data:
+                    raise RuntimeError("dbus-daemon exited without printing its address "
+                                       f"(see {d / 'dbus.log'})")
+                buf += data
+                return b"\n" in buf
+
+            poll_until(have_line, timeout, "dbus-daemon's address")
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            os.close(r)
+        self.address = buf.split(b"\n")[0].decode()
+
+    def stop(self):
+        return stop_process(self.proc)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def emuctl(bus, *args, check=None, timeout=60, input=None):
+    """Run emuctl --user ARGS on bus. check=None: any exit code; True: must be 0; an int: must
+    be that code. Returns the CompletedProcess (text stdout/stderr)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "DBUS_SESSION_BUS_ADDRESS": bus.address}
+    r = subprocess.run([str(emuctl_bin()), "--user", *map(str, args)], env=env, input=input,
+                       capture_output=True, text=True, timeout=timeout)
+    want = 0 if check is True else check
+    if want is not None and want is not False and r.returncode != want:
+        raise AssertionError(f"emuctl {' '.join(map(str, args))}: exit {r.returncode}, "
+                             f"expected {want}\nstdout: {r.stdout}\nstderr: {r.stderr}")
+    return r
+
+
+class Emud:
+    """The daemon under test, as a child with a private bus and a notify socket.
+
+    Started as `emud --user --runtime-dir DIR/run --emulators-dir <repo>/emulators ARGS`; ready
+    once it sends READY=1 on NOTIFY_SOCKET. Every notify message is kept in .notifications, and
+    fds sent with FDSTORE=1 in .fdstore (closed by stop())."""
+
+    def __init__(self, workdir, bus, *args, timeout=30, env=None):
+        self.dir = Path(str(workdir))
+        self.bus = bus
+        self.runtime_dir = self.dir / "run"
+        self.notifications = []
+        self.fdstore = []
+        self.notify_path = self.dir / "notify.sock"
+        with contextlib.suppress(FileNotFoundError):
+            self.notify_path.unlink()        # left by a previous Emud in this dir
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self._notify.bind(str(self.notify_path))
+        self._notify.setblocking(False)
+        full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "DBUS_SESSION_BUS_ADDRESS": bus.address,
+                    "NOTIFY_SOCKET": str(self.notify_path)}
+        full_env.update(env or {})
+        self.argv = [str(emud_bin()), "--user", "--runtime-dir", str(self.runtime_dir),
+                     "--emulators-dir", str(REPO / "emulators"), *map(str, args)]
+        self._log = open(self.dir / "emud.log", "ab")
+        self.proc = subprocess.Popen(self.argv, env=full_env, stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=self._log)
+        try:
+            self.wait_notify("READY=1", timeout)
+        except BaseException:
+            self.kill()
+            raise
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        return (self.dir / "emud.log").read_text(errors="replace")
+
+    def _drain(self):
+        while True:
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(self._notify, 65536, 64)
+            except BlockingIOError:
+                return
+            text = msg.decode(errors="replace")
+            self.notifications.append(text)
+            self.fdstore += [(text, fd) for fd in fds]
+
+    def wait_notify(self, item, timeout=30):
+        """Wait for a notify datagram, not yet seen by the test, with the line `item`
+        (e.g. "READY=1", "WATCHDOG=1", "STOPPING=1")."""
+        seen = len(self.notifications)
+
+        def found():
+            self._drain()
+            return any(item in n.split("\n") for n in self.notifications[seen:])
+
+        def alive():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"emud exited with {self.proc.returncode} before {item}:\n"
+                                   f"{self.log()}")
+
+        poll_until(found, timeout, f"{item} from emud", alive=alive)
+
+    def emuctl(self, *args, check=None, timeout=60, input=None):
+        return emuctl(self.bus, *args, check=check, timeout=timeout, input=input)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Send sig, wait (SIGKILL after timeout) and return the exit code (-N for signal N)."""
+        rc = stop_process(self.proc, sig, timeout)
+        self._close()
+        return rc
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def _close(self):
+        if self._notify.fileno() < 0:
+            return                        # already closed
+        for _text, fd in self.fdstore:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fdstore = []
+        self._notify.close()
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.stop()
+        else:
+            self._close()
