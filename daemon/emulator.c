@@ -535,12 +535,6 @@ static void step_chardev_remove(Emulator *e, json_t *ret, const GError *error)
         e->chardev_added = false;
 }
 
-static gboolean free_client_idle(gpointer client)
-{
-        emu_qmp_client_free(client);
-        return G_SOURCE_REMOVE;
-}
-
 static void finalize(Emulator *e)
 {
         clear_timer(e);
@@ -550,8 +544,7 @@ static void finalize(Emulator *e)
                 EmuLogCtx ctx = log_ctx(e);
                 emu_warn(&ctx, "cannot remove %s: %s", e->socket_path, g_strerror(errno));
         }
-        if (e->qmp)
-                g_idle_add(free_client_idle, g_steal_pointer(&e->qmp));
+        g_clear_pointer(&e->qmp, emu_qmp_client_free);
         release_slot(e);
         set_state(e, EMU_STATE_GONE);
         EmuLogCtx ctx = log_ctx(e);

@@ -87,6 +87,12 @@ static bool prepare_runtime_dir(const char *dir, GError **error)
                 return false;
         }
         clean_runtime_dir(dir);
+        g_autofree char *vmdir = g_build_filename(dir, "vm", NULL);
+        if (g_mkdir(vmdir, 0700) < 0 && errno != EEXIST) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "cannot create %s: %s", vmdir, g_strerror(errno));
+                return false;
+        }
         return true;
 }
 

@@ -55,13 +55,6 @@ static void remove_dir_tree(const char *dir)
                 emu_warn(NULL, "cannot remove %s: %s", dir, g_strerror(errno));
 }
 
-/* A client must not be freed from inside its own callbacks. */
-static gboolean free_client_idle(gpointer client)
-{
-        emu_qmp_client_free(client);
-        return G_SOURCE_REMOVE;
-}
-
 static void vm_on_ready(EmuQmpClient *c, json_t *greeting, void *userdata)
 {
         Vm *vm = userdata;
@@ -95,7 +88,7 @@ static void vm_on_closed(EmuQmpClient *c, const GError *reason, void *userdata)
         Vm *vm = userdata;
         Manager *m = vm->m;
         EmuLogCtx ctx = { .vm = vm->name };
-        g_idle_add(free_client_idle, g_steal_pointer(&vm->qmp));
+        g_clear_pointer(&vm->qmp, emu_qmp_client_free); /* deferred by the client itself */
 
         DoneFunc done = g_steal_pointer(&vm->add_done);
         if (done) {

@@ -48,7 +48,36 @@ struct EmuQmpClient {
         bool ready;
         bool closed;
         GQueue failed;        /* Pending to fail from fail_idle */
+        unsigned dispatching; /* depth of main-loop callbacks running for this client */
+        bool free_pending;    /* freed by its owner from inside a callback */
 };
+
+static void client_destroy(EmuQmpClient *c);
+
+/*
+ * Every main-loop entry point brackets its work with enter()/leave(), so an
+ * owner may free the client from inside any callback: the free is carried
+ * out when the outermost entry point returns, and no callback runs after it.
+ */
+static void enter(EmuQmpClient *c)
+{
+        c->dispatching++;
+}
+
+/* Returns true when the client is gone and must not be touched. */
+static bool leave(EmuQmpClient *c)
+{
+        if (--c->dispatching == 0 && c->free_pending) {
+                client_destroy(c);
+                return true;
+        }
+        return false;
+}
+
+static bool muted(const EmuQmpClient *c)
+{
+        return c->free_pending;
+}
 
 static void pending_free(Pending *p)
 {
@@ -96,7 +125,9 @@ static gboolean on_writable(int fd, GIOCondition cond, gpointer userdata)
 {
         EmuQmpClient *c = userdata;
         c->out_watch = 0;
+        enter(c);
         flush_out(c);
+        leave(c);
         return G_SOURCE_REMOVE;
 }
 
@@ -108,9 +139,19 @@ static void queue_message(EmuQmpClient *c, json_t *msg)
         flush_out(c);
 }
 
+static gboolean timeout_locked(EmuQmpClient *c);
+
 static gboolean on_timeout(gpointer userdata)
 {
         EmuQmpClient *c = userdata;
+        enter(c);
+        timeout_locked(c);
+        leave(c);
+        return G_SOURCE_REMOVE;
+}
+
+static gboolean timeout_locked(EmuQmpClient *c)
+{
         c->timer = 0;
         if (!c->ready) {
                 client_close(c, g_error_new(EMU_ERROR, EMU_ERROR_QMP_UNAVAILABLE,
@@ -125,7 +166,7 @@ static gboolean on_timeout(gpointer userdata)
         g_autoptr(GError) err = g_error_new(EMU_ERROR, EMU_ERROR_TIMEOUT,
                                             "%s: no reply to %s within %u ms", c->name,
                                             p->command, p->timeout_ms);
-        if (p->cb)
+        if (p->cb && !muted(c))
                 p->cb(c, NULL, err, p->userdata);
         pending_free(p);
         send_next(c);
@@ -164,9 +205,9 @@ static void handle_reply(EmuQmpClient *c, json_t *msg)
                 g_autoptr(GError) err = g_error_new(EMU_QMP_ERROR,
                                                     emu_qmp_error_class_from_name(cls), "%s",
                                                     desc ? desc : "unknown QMP error");
-                if (p->cb)
+                if (p->cb && !muted(c))
                         p->cb(c, NULL, err, p->userdata);
-        } else if (p->cb) {
+        } else if (p->cb && !muted(c)) {
                 p->cb(c, json_object_get(msg, "return"), NULL, p->userdata);
         }
         pending_free(p);
@@ -199,23 +240,34 @@ static void handle_message(EmuQmpClient *c, json_t *msg)
                 c->negotiating = false;
                 c->ready = true;
                 clear_source(&c->timer);
-                if (c->ops->ready)
+                if (c->ops->ready && !muted(c))
                         c->ops->ready(c, msg, c->userdata);
                 send_next(c);
                 return;
         }
         const char *event = json_string_value(json_object_get(msg, "event"));
         if (event) {
-                if (c->ops->event)
+                if (c->ops->event && !muted(c))
                         c->ops->event(c, event, json_object_get(msg, "data"), c->userdata);
                 return;
         }
         handle_reply(c, msg);
 }
 
+static gboolean read_locked(EmuQmpClient *c);
+
 static gboolean on_readable(int fd, GIOCondition cond, gpointer userdata)
 {
         EmuQmpClient *c = userdata;
+        enter(c);
+        gboolean keep = read_locked(c);
+        if (leave(c))
+                return G_SOURCE_REMOVE;
+        return keep;
+}
+
+static gboolean read_locked(EmuQmpClient *c)
+{
         char buf[16384];
         ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -242,8 +294,9 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer userdata)
                 }
                 handle_message(c, msg);
                 json_decref(msg);
-                if (c->closed) {
-                        /* client_close() already removed this watch */
+                if (c->closed || muted(c)) {
+                        /* client_close() or the owner's free removed this watch */
+                        c->in_watch = 0;
                         return G_SOURCE_REMOVE;
                 }
         }
@@ -254,14 +307,16 @@ static gboolean on_fail_idle(gpointer userdata)
 {
         EmuQmpClient *c = userdata;
         c->fail_idle = 0;
+        enter(c);
         Pending *p;
         while ((p = g_queue_pop_head(&c->failed))) {
                 g_autoptr(GError) err = g_error_new(EMU_ERROR, EMU_ERROR_QMP_UNAVAILABLE,
                                                     "%s: connection closed", c->name);
-                if (p->cb)
+                if (p->cb && !muted(c))
                         p->cb(c, NULL, err, p->userdata);
                 pending_free(p);
         }
+        leave(c);
         return G_SOURCE_REMOVE;
 }
 
@@ -279,11 +334,11 @@ static void client_close(EmuQmpClient *c, GError *reason)
 
         Pending *p;
         while ((p = g_queue_pop_head(&c->queue))) {
-                if (p->cb)
+                if (p->cb && !muted(c))
                         p->cb(c, NULL, err, p->userdata);
                 pending_free(p);
         }
-        if (c->ops->closed)
+        if (c->ops->closed && !muted(c))
                 c->ops->closed(c, err, c->userdata);
 }
 
@@ -311,6 +366,15 @@ void emu_qmp_client_free(EmuQmpClient *c)
 {
         if (!c)
                 return;
+        if (c->dispatching) {
+                c->free_pending = true;
+                return;
+        }
+        client_destroy(c);
+}
+
+static void client_destroy(EmuQmpClient *c)
+{
         clear_source(&c->in_watch);
         clear_source(&c->out_watch);
         clear_source(&c->timer);
@@ -327,6 +391,10 @@ void emu_qmp_client_free(EmuQmpClient *c)
 void emu_qmp_client_execute(EmuQmpClient *c, const char *command, json_t *args,
                             guint timeout_ms, EmuQmpReplyFunc cb, void *userdata)
 {
+        if (muted(c)) {
+                json_decref(args);
+                return;
+        }
         Pending *p = g_new0(Pending, 1);
         p->command = g_strdup(command);
         p->args = args;

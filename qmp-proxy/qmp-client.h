@@ -31,7 +31,11 @@ typedef struct {
 /* Takes ownership of fd (a connected stream socket). name is used in messages. */
 EmuQmpClient *emu_qmp_client_new(int fd, const char *name, guint greeting_timeout_ms,
                                  const EmuQmpClientOps *ops, void *userdata);
-/* Drops queued commands without calling their callbacks. Accepts NULL. */
+/*
+ * Drops queued commands without calling their callbacks. Accepts NULL. Safe
+ * from inside the client's own callbacks: then the free happens when the
+ * callback returns, and no further callback runs.
+ */
 void emu_qmp_client_free(EmuQmpClient *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EmuQmpClient, emu_qmp_client_free)
 
