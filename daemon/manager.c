@@ -10,6 +10,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "bus-service.h"
 #include "emu-error.h"
 #include "emu-id.h"
@@ -282,15 +284,31 @@ void manager_shutdown(Manager *m)
                 m->idle_cb(m);
 }
 
+/*
+ * Only when the text changes: sd_notify() blocks once the receiver's queue is
+ * full, so emud sends as little as it can.
+ */
+static void notify_status(Manager *m)
+{
+        g_autofree char *status = manager_status(m);
+        if (g_strcmp0(status, m->last_status) == 0)
+                return;
+        sd_notifyf(0, "STATUS=%s", status);
+        g_free(m->last_status);
+        m->last_status = g_steal_pointer(&status);
+}
+
 void manager_emulator_changed(Manager *m, Emulator *e)
 {
         bus_emulator_changed(m, e);
+        notify_status(m);
 }
 
 void manager_emulator_gone(Manager *m, Emulator *e)
 {
         bus_emulator_remove(m, e);
-        g_hash_table_remove(m->emulators, e->id); /* frees e */
+        g_hash_table_remove(m->emulators, e->id);
+        notify_status(m);
         if (m->shutting_down && g_hash_table_size(m->emulators) == 0 && m->idle_cb)
                 m->idle_cb(m);
 }
@@ -332,5 +350,6 @@ void manager_free(Manager *m)
         g_hash_table_unref(m->emulators);
         g_hash_table_unref(m->vms);
         g_hash_table_unref(m->kinds);
+        g_free(m->last_status);
         g_free(m);
 }

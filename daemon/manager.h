@@ -100,6 +100,7 @@ struct Manager {
         GHashTable *emulators;  /* id → Emulator */
         sd_bus *bus;
         bool shutting_down;
+        char *last_status;      /* last STATUS= sent to the service manager */
         void (*idle_cb)(Manager *m); /* called when shutting down and no emulator is left */
 };
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -167,7 +168,13 @@ class Emud:
             self.notify_path.unlink()        # left by a previous Emud in this dir
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self._notify.bind(str(self.notify_path))
-        self._notify.setblocking(False)
+        self._notify.settimeout(0.1)
+        # Read notifications all the time, as systemd does: sd_notify() blocks the daemon
+        # once the socket's queue is full, and a test must not be the cause of a stall.
+        self._lock = threading.Lock()
+        self._closing = False
+        self._reader = threading.Thread(target=self._read_loop, daemon=True)
+        self._reader.start()
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                     "DBUS_SESSION_BUS_ADDRESS": bus.address,
                     "NOTIFY_SOCKET": str(self.notify_path)}
@@ -190,15 +197,18 @@ class Emud:
     def log(self):
         return (self.dir / "emud.log").read_text(errors="replace")
 
-    def _drain(self):
-        while True:
+    def _read_loop(self):
+        while not self._closing:
             try:
                 msg, fds, _flags, _addr = socket.recv_fds(self._notify, 65536, 64)
-            except BlockingIOError:
+            except (socket.timeout, BlockingIOError):
+                continue
+            except OSError:
                 return
             text = msg.decode(errors="replace")
-            self.notifications.append(text)
-            self.fdstore += [(text, fd) for fd in fds]
+            with self._lock:
+                self.notifications.append(text)
+                self.fdstore += [(text, fd) for fd in fds]
 
     def wait_notify(self, item, timeout=30):
         """Wait for a notify datagram, not yet seen by the test, with the line `item`
@@ -206,8 +216,8 @@ class Emud:
         seen = len(self.notifications)
 
         def found():
-            self._drain()
-            return any(item in n.split("\n") for n in self.notifications[seen:])
+            with self._lock:
+                return any(item in n.split("\n") for n in self.notifications[seen:])
 
         def alive():
             if self.proc.poll() is not None:
@@ -231,6 +241,8 @@ class Emud:
     def _close(self):
         if self._notify.fileno() < 0:
             return                        # already closed
+        self._closing = True
+        self._reader.join()
         for _text, fd in self.fdstore:
             with contextlib.suppress(OSError):
                 os.close(fd)
