@@ -1,0 +1,58 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# One entry point for a fresh Debian 12 machine, as root:
+#   tests/run.sh demo   install what is needed, build, run the demo
+#   tests/run.sh test   install what is needed, build, run every test suite
+#   tests/run.sh build  install what is needed and build
+# Set EMUD_NO_APT=1 to skip the package step on a machine that already has everything.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+mode=${1:-}
+case "$mode" in
+demo|test|build) ;;
+*) echo "usage: $0 demo|test|build" >&2; exit 2 ;;
+esac
+
+# Build: compiler, meson, and the libraries emud links against.
+# Run: dbus-daemon for the private test bus, busctl (systemd) for introspection checks, QEMU and
+# qemu-storage-daemon, python3 for the integration harness. The test guest is built from
+# linux-image-amd64 and busybox-static with apt-get download, kmod's depmod and xz.
+packages=(
+        gcc meson ninja-build pkg-config
+        libglib2.0-dev libjansson-dev libsystemd-dev libseccomp-dev
+        dbus-daemon systemd
+        qemu-system-x86 qemu-system-common
+        python3 busybox-static kmod xz-utils zstd ca-certificates
+)
+
+if [ "${EMUD_NO_APT:-0}" != 1 ]; then
+        if [ "$(id -u)" != 0 ]; then
+                echo "$0: run as root (it installs Debian packages), or set EMUD_NO_APT=1" >&2
+                exit 1
+        fi
+        missing=()
+        for p in "${packages[@]}"; do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+                        missing+=("$p")
+        done
+        if [ ${#missing[@]} -gt 0 ]; then
+                echo "== installing: ${missing[*]}"
+                export DEBIAN_FRONTEND=noninteractive
+                apt-get update -q
+                apt-get install -y -q --no-install-recommends "${missing[@]}"
+        fi
+fi
+
+echo "== building"
+if [ ! -f build/build.ninja ]; then
+        meson setup build -Dwerror=true
+fi
+ninja -C build
+
+case "$mode" in
+build) ;;
+demo) exec python3 tests/demo.py ;;
+test) exec meson test -C build --print-errorlogs ;;
+esac
