@@ -43,8 +43,17 @@ static int usage_error(const char *fmt, ...)
         return EXIT_USAGE;
 }
 
+/* With --json, errors are one JSON object on stderr: {"error": NAME, "message": TEXT}. */
 static int report_bus_error(Ctl *c, const sd_bus_error *error, int r)
 {
+        if (c->json && sd_bus_error_is_set(error)) {
+                g_autoptr(json_t) obj = json_pack("{s:s, s:s}", "error", error->name,
+                                                  "message",
+                                                  error->message ? error->message : "");
+                json_dumpf(obj, stderr, JSON_COMPACT);
+                fputc('\n', stderr);
+                return EXIT_DAEMON;
+        }
         if (sd_bus_error_has_names(error, "org.freedesktop.DBus.Error.ServiceUnknown",
                                    "org.freedesktop.DBus.Error.NameHasNoOwner"))
                 fprintf(stderr, "emuctl: emud is not running (nobody owns %s on the %s bus)\n",
