@@ -44,16 +44,28 @@ static int usage_error(const char *fmt, ...)
 }
 
 /* With --json, errors are one JSON object on stderr: {"error": NAME, "message": TEXT}. */
-static int report_bus_error(Ctl *c, const sd_bus_error *error, int r)
+static int report_error(Ctl *c, const char *name, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static int report_error(Ctl *c, const char *name, const char *fmt, ...)
 {
-        if (c->json && sd_bus_error_is_set(error)) {
-                g_autoptr(json_t) obj = json_pack("{s:s, s:s}", "error", error->name,
-                                                  "message",
-                                                  error->message ? error->message : "");
+        va_list ap;
+        va_start(ap, fmt);
+        g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        if (c->json) {
+                g_autoptr(json_t) obj = json_pack("{s:s, s:s}", "error", name, "message", msg);
                 json_dumpf(obj, stderr, JSON_COMPACT);
                 fputc('\n', stderr);
-                return EXIT_DAEMON;
+        } else {
+                fprintf(stderr, "emuctl: %s\n", msg);
         }
+        return EXIT_DAEMON;
+}
+
+static int report_bus_error(Ctl *c, const sd_bus_error *error, int r)
+{
+        if (c->json && sd_bus_error_is_set(error))
+                return report_error(c, error->name, "%s",
+                                    error->message ? error->message : error->name);
         if (sd_bus_error_has_names(error, "org.freedesktop.DBus.Error.ServiceUnknown",
                                    "org.freedesktop.DBus.Error.NameHasNoOwner"))
                 fprintf(stderr, "emuctl: emud is not running (nobody owns %s on the %s bus)\n",
@@ -285,10 +297,9 @@ static int append_iface(sd_bus_message *m, void *userdata)
 /* Properties.GetAll of one emulator, printed as "Key: value" or as a JSON object. */
 static int print_status(Ctl *c, const char *id)
 {
-        if (!emu_id_valid(id)) {
-                fprintf(stderr, "emuctl: invalid emulator id '%s': use %s\n", id, EMU_ID_RULE);
-                return EXIT_DAEMON;
-        }
+        if (!emu_id_valid(id))
+                return report_error(c, "org.emud.Error.InvalidId",
+                                    "invalid emulator id '%s': use %s", id, EMU_ID_RULE);
         g_autofree char *path = g_strconcat(EMULATOR_PREFIX, id, NULL);
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(sd_bus_message) m = NULL;
@@ -301,10 +312,9 @@ static int print_status(Ctl *c, const char *id)
                 r = sd_bus_call(c->bus, m, 0, &error, &reply);
         if (r < 0) {
                 if (sd_bus_error_has_names(&error, "org.freedesktop.DBus.Error.UnknownObject",
-                                           "org.freedesktop.DBus.Error.UnknownInterface")) {
-                        fprintf(stderr, "emuctl: no emulator with id '%s'\n", id);
-                        return EXIT_DAEMON;
-                }
+                                           "org.freedesktop.DBus.Error.UnknownInterface"))
+                        return report_error(c, "org.emud.Error.UnknownEmulator",
+                                            "no emulator with id '%s'", id);
                 return report_bus_error(c, &error, r);
         }
         g_autoptr(json_t) obj = json_object();

@@ -12,6 +12,8 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -26,6 +28,7 @@
 typedef struct {
         GMainLoop *loop;
         Manager *m;
+        guint bus_source;
         int exit_code;
 } Daemon;
 
@@ -55,6 +58,7 @@ static void on_bus_lost(int error, void *userdata)
 {
         Daemon *d = userdata;
         g_critical("lost the D-Bus connection: %s; shutting down", g_strerror(error));
+        d->bus_source = 0; /* the source removes itself */
         d->exit_code = 1;
         if (!d->m->shutting_down)
                 manager_shutdown(d->m);
@@ -79,11 +83,28 @@ static void clean_runtime_dir(const char *runtime_dir)
         }
 }
 
+/*
+ * Create the runtime directory and lock it, so that a second emud (on another
+ * bus, say) cannot clean out the sockets of one that runs. The lock fd stays
+ * open, and so locked, for the life of the process.
+ */
 static bool prepare_runtime_dir(const char *dir, GError **error)
 {
         if (g_mkdir_with_parents(dir, 0700) < 0 || chmod(dir, 0700) < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                             "cannot create runtime directory %s: %s", dir, g_strerror(errno));
+                return false;
+        }
+        g_autofree char *lock = g_build_filename(dir, "emud.lock", NULL);
+        int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e),
+                            "cannot lock %s: %s%s", lock, g_strerror(e),
+                            e == EWOULDBLOCK ? " (another emud uses this runtime directory)"
+                                             : "");
+                if (fd >= 0)
+                        close(fd);
                 return false;
         }
         clean_runtime_dir(dir);
@@ -154,13 +175,22 @@ int main(int argc, char **argv)
                 emud_config_deinit(&cfg);
                 return 1;
         }
+        /* A user instance keeps its sockets in the user's runtime directory. */
+        const char *xdg = g_getenv("XDG_RUNTIME_DIR");
+        if (user && !runtime_dir && xdg && xdg[0] == '/')
+                runtime_dir = g_build_filename(xdg, "emud", NULL);
+        if ((runtime_dir && runtime_dir[0] != '/') || (kinds_dir && kinds_dir[0] != '/')) {
+                g_printerr("emud: --runtime-dir and --emulators-dir need absolute paths\n");
+                emud_config_deinit(&cfg);
+                return 2;
+        }
         if (runtime_dir)
                 g_free(cfg.runtime_dir), cfg.runtime_dir = g_steal_pointer(&runtime_dir);
         if (kinds_dir)
                 g_free(cfg.kinds_dir), cfg.kinds_dir = g_steal_pointer(&kinds_dir);
 
         g_autoptr(GHashTable) kinds = emu_kinds_load_dir(cfg.kinds_dir, &err);
-        if (!kinds || !prepare_runtime_dir(cfg.runtime_dir, &err)) {
+        if (!kinds) {
                 g_printerr("emud: %s\n", err->message);
                 emud_config_deinit(&cfg);
                 return 1;
@@ -168,12 +198,18 @@ int main(int argc, char **argv)
         if (g_hash_table_size(kinds) == 0)
                 g_warning("no emulator kinds in %s", cfg.kinds_dir);
 
+        /* Claim the name before touching the runtime directory a running emud may own. */
         g_autoptr(sd_bus) bus = NULL;
         int r = open_bus(user, &bus);
         if (r < 0) {
                 g_printerr("emud: cannot own %s on the %s bus: %s%s\n", EMUD_BUS_NAME,
                            user ? "session" : "system", g_strerror(-r),
                            r == -EEXIST ? " (is another emud running?)" : "");
+                emud_config_deinit(&cfg);
+                return 1;
+        }
+        if (!prepare_runtime_dir(cfg.runtime_dir, &err)) {
+                g_printerr("emud: %s\n", err->message);
                 emud_config_deinit(&cfg);
                 return 1;
         }
@@ -187,7 +223,7 @@ int main(int argc, char **argv)
                 g_printerr("emud: cannot export the D-Bus API: %s\n", g_strerror(-r));
                 return 1;
         }
-        guint bus_source = bus_source_attach(bus, NULL, on_bus_lost, &d);
+        d.bus_source = bus_source_attach(bus, NULL, on_bus_lost, &d);
         g_unix_signal_add(SIGTERM, on_signal, &d);
         g_unix_signal_add(SIGINT, on_signal, &d);
 
@@ -200,7 +236,8 @@ int main(int argc, char **argv)
 
         g_main_loop_run(d.loop);
 
-        g_source_remove(bus_source);
+        if (d.bus_source)
+                g_source_remove(d.bus_source);
         manager_free(d.m);
         g_main_loop_unref(d.loop);
         (void)sd_bus_release_name(bus, EMUD_BUS_NAME);

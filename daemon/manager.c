@@ -95,10 +95,11 @@ static void vm_on_closed(EmuQmpClient *c, const GError *reason, void *userdata)
         DoneFunc done = g_steal_pointer(&vm->add_done);
         if (done) {
                 /* AddVM never completed: the VM was never there. */
+                void *add_userdata = vm->add_userdata;
                 g_autofree char *name = g_strdup(vm->name);
                 remove_dir_tree(vm->dir);
-                g_hash_table_remove(m->vms, name);
-                done(vm->add_userdata, reason);
+                g_hash_table_remove(m->vms, name); /* frees vm */
+                done(add_userdata, reason);
                 return;
         }
 

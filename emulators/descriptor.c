@@ -75,6 +75,18 @@ static bool bad(GError **error, const EmuKind *k, const char *fmt, ...)
         return false;
 }
 
+/* A misspelt key must not be ignored: it would silently change what a kind does. */
+static bool check_keys(const EmuKind *k, json_t *obj, const char *where,
+                       const char *const *known, GError **error)
+{
+        const char *key;
+        json_t *value;
+        json_object_foreach (obj, key, value)
+                if (!g_strv_contains(known, key))
+                        return bad(error, k, "%s: unknown key '%s'", where, key);
+        return true;
+}
+
 static bool parse_bool(const char *s, bool *ret)
 {
         static const char *const yes[] = { "on", "true", "yes", "1" };
@@ -142,8 +154,14 @@ static bool load_option(EmuKind *k, const char *name, json_t *spec, GError **err
                 [EMU_OPT_STRING] = "string", [EMU_OPT_PATH] = "path", [EMU_OPT_ENUM] = "enum",
                 [EMU_OPT_BOOL] = "bool",     [EMU_OPT_UINT] = "uint",
         };
+        static const char *const option_keys[] = { "type", "required", "default", "values",
+                                                   "min", "max", "writable-unless",
+                                                   "description", NULL };
         if (!json_is_object(spec))
                 return bad(error, k, "option %s: not an object", name);
+        g_autofree char *where = g_strdup_printf("option %s", name);
+        if (!check_keys(k, spec, where, option_keys, error))
+                return false;
         if (!emu_id_valid(name))
                 return bad(error, k, "option name '%s' is not %s", name, EMU_ID_RULE);
 
@@ -270,13 +288,14 @@ static json_t *render_property(const EmuKind *k, json_t *tmpl, GHashTable *value
         size_t n = strlen(s);
         if (values && n > 3 && g_str_has_prefix(s, "${") && s[n - 1] == '}' &&
             !strchr(s + 2, '$')) {
-                g_autofree char *name = g_strndup(s + 2, n - 3);
+                bool negate = s[2] == '!';
+                g_autofree char *name = g_strndup(s + 2 + negate, n - 3 - negate);
                 const EmuOptionSpec *o = emu_kind_find_option(k, name);
                 const char *v = g_hash_table_lookup(values, name);
-                if (o && v && o->type == EMU_OPT_UINT)
+                if (o && v && o->type == EMU_OPT_UINT && !negate)
                         return json_integer((json_int_t)g_ascii_strtoull(v, NULL, 10));
                 if (o && v && o->type == EMU_OPT_BOOL)
-                        return json_boolean(strcmp(v, "on") == 0);
+                        return json_boolean((strcmp(v, "on") == 0) != negate);
         }
         g_autoptr(GString) out = g_string_new(NULL);
         if (!expand(k, s, values, false, out, error))
@@ -330,6 +349,11 @@ EmuKind *emu_kind_load_data(const char *data, const char *origin, GError **error
                 bad(error, k, "not a JSON object");
                 return NULL;
         }
+        static const char *const top_keys[] = { "kind", "description", "binary", "fds",
+                                                "readiness", "options", "argv", "device",
+                                                NULL };
+        if (!check_keys(k, root, "descriptor", top_keys, error))
+                return NULL;
 
         const char *name = json_string_value(json_object_get(root, "kind"));
         if (!name || !emu_id_valid(name)) {
@@ -409,12 +433,22 @@ EmuKind *emu_kind_load_data(const char *data, const char *origin, GError **error
                     "'properties' object");
                 return NULL;
         }
+        static const char *const device_keys[] = { "driver", "chardev-property", "properties",
+                                                   NULL };
+        if (!check_keys(k, device, "device", device_keys, error))
+                return NULL;
         k->driver = g_strdup(driver);
         k->chardev_property = g_strdup(chardev);
         k->device_properties = props ? json_incref(props) : json_object();
         const char *pname;
         json_t *pval;
         json_object_foreach (k->device_properties, pname, pval) {
+                /* emud sets these itself; a descriptor must not override them. */
+                if (g_str_equal(pname, "driver") || g_str_equal(pname, "id") ||
+                    g_str_equal(pname, "bus") || g_str_equal(pname, k->chardev_property)) {
+                        bad(error, k, "device property '%s' is set by emud", pname);
+                        return NULL;
+                }
                 g_autoptr(json_t) checked = render_property(k, pval, NULL, error);
                 if (!checked)
                         return NULL;
@@ -475,7 +509,9 @@ static bool check_path(const EmuOptionSpec *o, const char *path, bool writable, 
                             "%s=%s: the path must be absolute", o->name, path);
                 return false;
         }
-        emu_autofd fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO given as an image must not block emud's main loop. */
+        emu_autofd fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY |
+                                           O_NONBLOCK);
         if (fd < 0) {
                 g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH, "%s=%s: cannot open %s: %s",
                             o->name, path, writable ? "for reading and writing" : "for reading",

@@ -156,12 +156,29 @@ def test(steps):
                 msg = expect_error(emud, "NoFreeSlot", "spawn", *ok, "d1", f"image={img2}")
                 assert "rp1" in msg, msg
 
+            with steps.step("a second emud on the same runtime directory leaves it alone"):
+                other = wd / "other"
+                other.mkdir()
+                with t.Bus(other) as bus2:
+                    r = subprocess.run([str(t.emud_bin()), "--user", "--runtime-dir",
+                                        emud.runtime_dir, "--emulators-dir", kinds],
+                                       env={"DBUS_SESSION_BUS_ADDRESS": bus2.address,
+                                            "PATH": os.environ["PATH"]},
+                                       capture_output=True, text=True, timeout=30)
+                assert r.returncode == 1 and "another emud" in r.stderr, r
+                assert (emud.runtime_dir / "vm" / "vm1" / "d0.sock").is_socket()
+                r = t.emuctl(bus, "--json", "status", "d0", check=True)
+                assert json.loads(r.stdout)["State"] == "plugged"
+
             with steps.step("kill, vm-remove and status errors"):
                 expect_error(emud, "UnknownEmulator", "kill", "nope")
                 expect_error(emud, "UnknownVM", "vm-remove", "nope")
                 expect_error(emud, "Busy", "vm-remove", "vm1")
                 r = emud.emuctl("status", "nope")
                 assert r.returncode == 1 and "no emulator with id 'nope'" in r.stderr, r
+                r = emud.emuctl("--json", "status", "../x")
+                assert r.returncode == 1, r
+                assert json.loads(r.stderr)["error"] == "org.emud.Error.InvalidId", r.stderr
 
             with steps.step("malformed D-Bus calls are rejected by signature"):
                 r = subprocess.run(["busctl", "--user", "call", "org.emud.Manager1",
