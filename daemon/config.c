@@ -42,9 +42,14 @@ static const TimeoutKey timeout_keys[] = {
 static bool load_key(EmudConfig *c, GKeyFile *kf, const char *path, const char *key,
                      GError **error)
 {
-        g_autofree char *value = g_key_file_get_string(kf, "emud", key, error);
-        if (!value)
+        /* GLib 2.74 can return a value and set the error (bad escapes): trust the error. */
+        g_autoptr(GError) err = NULL;
+        g_autofree char *value = g_key_file_get_string(kf, "emud", key, &err);
+        if (err || !value) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED, "%s: %s", path,
+                            err ? err->message : "no value");
                 return false;
+        }
         if (g_str_equal(key, "runtime-dir") || g_str_equal(key, "emulators-dir")) {
                 if (value[0] != '/') {
                         g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,

@@ -351,6 +351,7 @@ void manager_free(Manager *m)
         g_hash_table_unref(m->emulators);
         g_hash_table_unref(m->vms);
         g_hash_table_unref(m->kinds);
+        sd_bus_unref(m->bus);
         g_free(m->last_status);
         g_free(m);
 }

@@ -168,7 +168,7 @@ static bool load_option(EmuKind *k, const char *name, json_t *spec, GError **err
         EmuOptionSpec *o = g_new0(EmuOptionSpec, 1);
         g_ptr_array_add(k->options, o);
         o->name = g_strdup(name);
-        o->max = G_MAXUINT64;
+        o->max = G_MAXINT64; /* values end up as JSON integers, which are signed */
 
         const char *type = json_string_value(json_object_get(spec, "type"));
         size_t t;
@@ -204,7 +204,7 @@ static bool load_option(EmuKind *k, const char *name, json_t *spec, GError **err
                 if (max && (!json_is_integer(max) || json_integer_value(max) < 0))
                         return bad(error, k, "option %s: max must be a whole number", name);
                 o->min = min ? (guint64)json_integer_value(min) : 0;
-                o->max = max ? (guint64)json_integer_value(max) : G_MAXUINT64;
+                o->max = max ? (guint64)json_integer_value(max) : G_MAXINT64;
                 if (o->min > o->max)
                         return bad(error, k, "option %s: min is above max", name);
         }
@@ -509,19 +509,31 @@ static bool check_path(const EmuOptionSpec *o, const char *path, bool writable, 
                             "%s=%s: the path must be absolute", o->name, path);
                 return false;
         }
-        /* O_NONBLOCK: a FIFO given as an image must not block emud's main loop. */
-        emu_autofd fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY |
+        /*
+         * Look at the type through an O_PATH fd before really opening anything:
+         * opening some devices has effects (a watchdog starts, a tape rewinds)
+         * and a FIFO would block. Then reopen that same inode with the access
+         * the emulator will need, to check permissions.
+         */
+        emu_autofd pfd = open(path, O_PATH | O_CLOEXEC);
+        struct stat st;
+        if (pfd < 0 || fstat(pfd, &st) < 0) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH, "%s=%s: %s", o->name, path,
+                            g_strerror(errno));
+                return false;
+        }
+        if (!(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH,
+                            "%s=%s: not a regular file or block device", o->name, path);
+                return false;
+        }
+        g_autofree char *proc = g_strdup_printf("/proc/self/fd/%d", pfd);
+        emu_autofd fd = open(proc, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY |
                                            O_NONBLOCK);
         if (fd < 0) {
                 g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH, "%s=%s: cannot open %s: %s",
                             o->name, path, writable ? "for reading and writing" : "for reading",
                             g_strerror(errno));
-                return false;
-        }
-        struct stat st;
-        if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH,
-                            "%s=%s: not a regular file or block device", o->name, path);
                 return false;
         }
         return true;

@@ -54,5 +54,18 @@ ninja -C build
 case "$mode" in
 build) ;;
 demo) exec python3 tests/demo.py ;;
-test) exec meson test -C build --print-errorlogs ;;
+test)
+        meson test -C build --print-errorlogs
+        # The same suites again with AddressSanitizer and UBSan: a use-after-free in emud
+        # that the plain build survives by luck fails here (LeakSanitizer checks emud's exit).
+        echo "== building and testing with ASan/UBSan (build-asan/)"
+        if [ ! -f build-asan/build.ninja ]; then
+                meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined \
+                        -Db_lundef=false
+        fi
+        ninja -C build-asan
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+                exec meson test -C build-asan --print-errorlogs
+        ;;
 esac
