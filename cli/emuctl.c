@@ -173,12 +173,40 @@ static int print_status(Ctl *c, const char *id);
 
 static int cmd_spawn(Ctl *c, int argc, char **argv)
 {
-        if (argc < 4)
-                return usage_error("usage: emuctl spawn VM KIND ID [KEY=VALUE...]");
-        for (int i = 4; i < argc; i++)
-                if (!strchr(argv[i], '=') || argv[i][0] == '=')
-                        return usage_error("spawn: '%s' is not KEY=VALUE", argv[i]);
-        SpawnArgs a = { argv[1], argv[2], argv[3], argv + 4 };
+        /* --restart=POLICY is emud's own option; it travels as restart=POLICY. */
+        g_autoptr(GPtrArray) rest = g_ptr_array_new_with_free_func(g_free);
+        for (int i = 1; i < argc; i++) {
+                if (g_str_has_prefix(argv[i], "--restart="))
+                        g_ptr_array_add(rest, g_strconcat("restart=", argv[i] + 10, NULL));
+                else if (argv[i][0] == '-' && argv[i][1] == '-')
+                        return usage_error("spawn: unknown option '%s'", argv[i]);
+                else
+                        g_ptr_array_add(rest, g_strdup(argv[i]));
+        }
+        if (rest->len < 3)
+                return usage_error("usage: emuctl spawn [--restart=POLICY] VM KIND ID "
+                                   "[KEY=VALUE...]");
+        /* Positional first, options after: move restart= behind the three names. */
+        g_autoptr(GPtrArray) names = g_ptr_array_new();
+        g_autoptr(GPtrArray) opts = g_ptr_array_new();
+        for (guint i = 0; i < rest->len; i++) {
+                char *a = g_ptr_array_index(rest, i);
+                if (names->len < 3 && !g_str_has_prefix(a, "restart="))
+                        g_ptr_array_add(names, a);
+                else
+                        g_ptr_array_add(opts, a);
+        }
+        if (names->len < 3)
+                return usage_error("usage: emuctl spawn [--restart=POLICY] VM KIND ID "
+                                   "[KEY=VALUE...]");
+        for (guint i = 0; i < opts->len; i++) {
+                const char *o = g_ptr_array_index(opts, i);
+                if (!strchr(o, '=') || o[0] == '=')
+                        return usage_error("spawn: '%s' is not KEY=VALUE", o);
+        }
+        g_ptr_array_add(opts, NULL);
+        SpawnArgs a = { g_ptr_array_index(names, 0), g_ptr_array_index(names, 1),
+                        g_ptr_array_index(names, 2), (char **)opts->pdata };
         g_autoptr(sd_bus_message) reply = NULL;
         int r = call(c, MANAGER_PATH, MANAGER_IFACE, "Spawn", LONG_CALL_USEC, &reply,
                      append_spawn, &a);
@@ -352,8 +380,11 @@ static int print_status(Ctl *c, const char *id)
                 putchar('\n');
                 return EXIT_OK;
         }
-        static const char *const order[] = { "Id", "VM", "Kind", "State", "Pid", "Restarts",
-                                             "Device", "Slot", "Socket", "Reason" };
+        static const char *const order[] = { "Id",     "VM",       "Kind",
+                                             "State",  "Pid",      "Restarts",
+                                             "RestartPolicy",      "Device",
+                                             "Slot",   "Socket",   "LastExit",
+                                             "Reason" };
         for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
                 json_t *v = json_object_get(obj, order[i]);
                 if (json_is_string(v) && json_string_length(v) > 0)
@@ -363,6 +394,28 @@ static int print_status(Ctl *c, const char *id)
                                json_integer_value(v));
         }
         return EXIT_OK;
+}
+
+static int append_bool(sd_bus_message *m, void *userdata)
+{
+        return sd_bus_message_append(m, "b", (int)GPOINTER_TO_INT(userdata));
+}
+
+static int cmd_shutdown(Ctl *c, int argc, char **argv)
+{
+        bool stop = false;
+        for (int i = 1; i < argc; i++) {
+                if (g_str_equal(argv[i], "--stop-emulators"))
+                        stop = true;
+                else
+                        return usage_error("usage: emuctl shutdown [--stop-emulators]");
+        }
+        int r = call(c, MANAGER_PATH, MANAGER_IFACE, "Shutdown", LONG_CALL_USEC, NULL,
+                     append_bool, GINT_TO_POINTER(stop));
+        if (r == EXIT_OK && !c->json)
+                printf("emud stopped%s\n", stop ? " after stopping every emulator"
+                                                 : "; emulators keep running");
+        return r;
 }
 
 static int cmd_status(Ctl *c, int argc, char **argv)
@@ -387,6 +440,7 @@ static const Command commands[] = {
         { "list", cmd_list, "                       list emulators" },
         { "status", cmd_status, "ID                   show one emulator" },
         { "kinds", cmd_kinds, "                      list emulator kinds" },
+        { "shutdown", cmd_shutdown, "[--stop-emulators]  stop emud (emulators keep running)" },
 };
 
 static void print_help(void)

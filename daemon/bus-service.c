@@ -118,6 +118,23 @@ static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *ret_er
         return 1;
 }
 
+static int method_shutdown(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
+{
+        Manager *m = userdata;
+        int stop = 0;
+        int r = sd_bus_message_read(msg, "b", &stop);
+        if (r < 0)
+                return r;
+        if (m->shutting_down)
+                return sd_bus_error_setf(ret_error, emu_error_dbus_name(EMU_ERROR_SHUTTING_DOWN),
+                                         "emud is already shutting down");
+        g_message("shutdown requested over D-Bus%s", stop ? ", stopping every emulator" : "");
+        /* Replied to when emud is done; main() flushes the bus before it exits. */
+        m->shutdown_reply = sd_bus_message_ref(msg);
+        manager_shutdown(m, stop);
+        return 1;
+}
+
 static gint compare_emulators(gconstpointer a, gconstpointer b)
 {
         const Emulator *x = *(Emulator *const *)a, *y = *(Emulator *const *)b;
@@ -144,7 +161,7 @@ static int method_list(sd_bus_message *msg, void *userdata, sd_bus_error *ret_er
         for (guint i = 0; i < all->len; i++) {
                 e = g_ptr_array_index(all, i);
                 r = sd_bus_message_append(reply, "(ssssuu)", e->id, e->vm->name, e->kind->name,
-                                          emu_state_name(e->state), (uint32_t)e->pid,
+                                          emu_state_name(e->state), (uint32_t)e->proc.pid,
                                           (uint32_t)e->restarts);
                 if (r < 0)
                         return r;
@@ -226,6 +243,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Kill", "s", SD_BUS_PARAM(id), "", , method_kill,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Shutdown", "b", SD_BUS_PARAM(stop_emulators), "", ,
+                                 method_shutdown, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("List", "", , "a(ssssuu)", SD_BUS_PARAM(emulators),
                                  method_list, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListVMs", "", , "a(sss)", SD_BUS_PARAM(vms),
@@ -250,7 +269,7 @@ static int property_emulator(sd_bus *bus, const char *path, const char *interfac
         if (g_str_equal(property, "State"))
                 return sd_bus_message_append(reply, "s", emu_state_name(e->state));
         if (g_str_equal(property, "Pid"))
-                return sd_bus_message_append(reply, "u", (uint32_t)e->pid);
+                return sd_bus_message_append(reply, "u", (uint32_t)e->proc.pid);
         if (g_str_equal(property, "Restarts"))
                 return sd_bus_message_append(reply, "u", (uint32_t)e->restarts);
         if (g_str_equal(property, "Reason"))
@@ -261,6 +280,22 @@ static int property_emulator(sd_bus *bus, const char *path, const char *interfac
                 return sd_bus_message_append(reply, "s", e->slot ? e->slot : "");
         if (g_str_equal(property, "Socket"))
                 return sd_bus_message_append(reply, "s", e->socket_path);
+        if (g_str_equal(property, "RestartPolicy")) {
+                static const char *const names[] = { "no", "on-failure", "always" };
+                return sd_bus_message_append(reply, "s", names[e->restart]);
+        }
+        if (g_str_equal(property, "LastExit"))
+                return sd_bus_message_append(reply, "s",
+                                             e->last_exit.text ? e->last_exit.text : "");
+        if (g_str_equal(property, "ExitStatus"))
+                return sd_bus_message_append(reply, "i",
+                                             e->last_exit.known && !e->last_exit.signal
+                                                     ? e->last_exit.code
+                                                     : -1);
+        if (g_str_equal(property, "ExitSignal"))
+                return sd_bus_message_append(reply, "i", e->last_exit.signal);
+        if (g_str_equal(property, "CoreDumped"))
+                return sd_bus_message_append(reply, "b", (int)e->last_exit.core);
         return -ENOENT;
 }
 
@@ -277,6 +312,11 @@ static const sd_bus_vtable emulator_vtable[] = {
         EMU_PROP("Restarts", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("Reason", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("Slot", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        EMU_PROP("RestartPolicy", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        EMU_PROP("LastExit", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        EMU_PROP("ExitStatus", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        EMU_PROP("ExitSignal", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        EMU_PROP("CoreDumped", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END,
 };
 
@@ -308,7 +348,8 @@ void bus_emulator_changed(Manager *m, Emulator *e)
                 return;
         (void)sd_bus_emit_properties_changed(m->bus, e->object_path, EMUD_EMULATOR_IFACE,
                                              "State", "Pid", "Restarts", "Reason", "Slot",
-                                             NULL);
+                                             "LastExit", "ExitStatus", "ExitSignal",
+                                             "CoreDumped", NULL);
 }
 
 void bus_emulator_remove(Manager *m, Emulator *e)

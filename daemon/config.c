@@ -18,6 +18,10 @@ void emud_config_init(EmudConfig *c)
                 .ready_timeout_ms = 10000,
                 .unplug_timeout_ms = 10000,
                 .stop_grace_ms = 5000,
+                .restart_backoff_start_ms = 200,
+                .restart_backoff_cap_ms = 10000,
+                .restart_limit_burst = 5,
+                .restart_limit_interval_ms = 60000,
         };
 }
 
@@ -30,13 +34,22 @@ void emud_config_deinit(EmudConfig *c)
 typedef struct {
         const char *key;
         size_t offset;
-} TimeoutKey;
+        guint64 max;
+} NumberKey;
 
-static const TimeoutKey timeout_keys[] = {
-        { "qmp-timeout-ms", G_STRUCT_OFFSET(EmudConfig, qmp_timeout_ms) },
-        { "ready-timeout-ms", G_STRUCT_OFFSET(EmudConfig, ready_timeout_ms) },
-        { "unplug-timeout-ms", G_STRUCT_OFFSET(EmudConfig, unplug_timeout_ms) },
-        { "stop-grace-ms", G_STRUCT_OFFSET(EmudConfig, stop_grace_ms) },
+#define MS_MAX (3600 * 1000)
+static const NumberKey number_keys[] = {
+        { "qmp-timeout-ms", G_STRUCT_OFFSET(EmudConfig, qmp_timeout_ms), MS_MAX },
+        { "ready-timeout-ms", G_STRUCT_OFFSET(EmudConfig, ready_timeout_ms), MS_MAX },
+        { "unplug-timeout-ms", G_STRUCT_OFFSET(EmudConfig, unplug_timeout_ms), MS_MAX },
+        { "stop-grace-ms", G_STRUCT_OFFSET(EmudConfig, stop_grace_ms), MS_MAX },
+        { "restart-backoff-start-ms", G_STRUCT_OFFSET(EmudConfig, restart_backoff_start_ms),
+          MS_MAX },
+        { "restart-backoff-cap-ms", G_STRUCT_OFFSET(EmudConfig, restart_backoff_cap_ms),
+          MS_MAX },
+        { "restart-limit-burst", G_STRUCT_OFFSET(EmudConfig, restart_limit_burst), 1000 },
+        { "restart-limit-interval-ms", G_STRUCT_OFFSET(EmudConfig, restart_limit_interval_ms),
+          24 * MS_MAX },
 };
 
 static bool load_key(EmudConfig *c, GKeyFile *kf, const char *path, const char *key,
@@ -61,18 +74,27 @@ static bool load_key(EmudConfig *c, GKeyFile *kf, const char *path, const char *
                 *slot = g_steal_pointer(&value);
                 return true;
         }
-        for (size_t i = 0; i < G_N_ELEMENTS(timeout_keys); i++) {
-                if (!g_str_equal(key, timeout_keys[i].key))
-                        continue;
-                guint64 v;
-                if (!g_ascii_string_to_unsigned(value, 10, 1, 3600 * 1000, &v, NULL)) {
+        if (g_str_equal(key, "give-up-action")) {
+                if (!g_str_equal(value, "leave") && !g_str_equal(value, "unplug")) {
                         g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
-                                    "%s: %s=%s must be a number of milliseconds from 1 to "
-                                    "3600000",
-                                    path, key, value);
+                                    "%s: give-up-action=%s must be leave or unplug", path,
+                                    value);
                         return false;
                 }
-                G_STRUCT_MEMBER(guint, c, timeout_keys[i].offset) = (guint)v;
+                c->give_up_unplug = g_str_equal(value, "unplug");
+                return true;
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(number_keys); i++) {
+                if (!g_str_equal(key, number_keys[i].key))
+                        continue;
+                guint64 v;
+                if (!g_ascii_string_to_unsigned(value, 10, 1, number_keys[i].max, &v, NULL)) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                                    "%s: %s=%s must be a whole number from 1 to %" G_GUINT64_FORMAT,
+                                    path, key, value, number_keys[i].max);
+                        return false;
+                }
+                G_STRUCT_MEMBER(guint, c, number_keys[i].offset) = (guint)v;
                 return true;
         }
         g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED, "%s: unknown key '%s' in [emud]", path,

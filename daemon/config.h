@@ -12,6 +12,11 @@ typedef struct {
         guint ready_timeout_ms;   /* emulator exec → QMP greeting */
         guint unplug_timeout_ms;  /* device_del → DEVICE_DELETED */
         guint stop_grace_ms;      /* SIGTERM → SIGKILL */
+        guint restart_backoff_start_ms;  /* delay before the first restart */
+        guint restart_backoff_cap_ms;    /* the delay doubles up to this */
+        guint restart_limit_burst;       /* restarts allowed within ... */
+        guint restart_limit_interval_ms; /* ... this window, then give up */
+        bool give_up_unplug;             /* unplug a given-up emulator (else leave it) */
 } EmudConfig;
 
 void emud_config_init(EmudConfig *c);

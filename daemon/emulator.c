@@ -5,68 +5,64 @@
  * Events arrive in any order (the process may die while chardev-add is in
  * flight, the guest may release the device while emud waits for something
  * else), so the code does not chain callbacks. Each event updates facts
- * about the emulator and calls advance(), which looks at those facts and
- * takes the next step: forwards towards "plugged" while all is well, and
- * backwards (device_del, chardev-remove, SIGTERM, SIGKILL, reap, unlink)
- * once a failure or a kill request is recorded. Only one QMP command for
- * the emulator is in flight at a time.
+ * about the emulator and calls emulator_advance(), which looks at those
+ * facts and takes the next step: forwards towards "plugged" while all is
+ * well, and backwards (device_del, chardev-remove, SIGTERM, SIGKILL, reap,
+ * unlink) once a failure or a kill request is recorded. Only one QMP
+ * command for the emulator is in flight at a time.
+ *
+ * A plugged emulator whose process dies is restarted according to its
+ * policy, with exponential backoff and a crash-loop limit. emud holds the
+ * vhost-user listening socket, so the new process serves the same socket
+ * and QEMU's chardev (reconnect=1) reattaches without a new hot-plug.
  */
 #include <errno.h>
-#include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 
 #include "emu-error.h"
-#include "emu-log.h"
 #include "emu-util.h"
-#include "launcher.h"
-#include "manager.h"
-#include "qmp-codec.h"
-
-#define OUTPUT_LINE_MAX 4096
-
-static void advance(Emulator *e);
+#include "emulator-internal.h"
 
 const char *emu_state_name(EmuState s)
 {
         static const char *const names[] = {
-                [EMU_STATE_STARTING] = "starting",   [EMU_STATE_RUNNING] = "running",
-                [EMU_STATE_PLUGGING] = "plugging",   [EMU_STATE_PLUGGED] = "plugged",
+                [EMU_STATE_STARTING] = "starting",     [EMU_STATE_RUNNING] = "running",
+                [EMU_STATE_PLUGGING] = "plugging",     [EMU_STATE_PLUGGED] = "plugged",
+                [EMU_STATE_RESTARTING] = "restarting", [EMU_STATE_ADOPTING] = "adopting",
                 [EMU_STATE_UNPLUGGING] = "unplugging", [EMU_STATE_STOPPING] = "stopping",
-                [EMU_STATE_FAILED] = "failed",       [EMU_STATE_GONE] = "gone",
+                [EMU_STATE_FAILED] = "failed",         [EMU_STATE_GONE] = "gone",
         };
         return s < G_N_ELEMENTS(names) ? names[s] : "?";
 }
 
-static EmuLogCtx log_ctx(const Emulator *e)
+EmuLogCtx emulator_log_ctx(const Emulator *e)
 {
         return (EmuLogCtx){ .vm = e->vm->name, .emulator = e->id, .kind = e->kind->name,
-                            .pid = e->pid };
+                            .pid = e->proc.pid };
 }
 
-static void set_state(Emulator *e, EmuState state)
+void emulator_set_state(Emulator *e, EmuState state)
 {
         if (e->state == state)
                 return;
-        EmuLogCtx ctx = log_ctx(e);
+        EmuLogCtx ctx = emulator_log_ctx(e);
         emu_debug(&ctx, "%s -> %s", emu_state_name(e->state), emu_state_name(state));
         e->state = state;
         manager_emulator_changed(e->m, e);
 }
 
-static void set_reason(Emulator *e, const char *reason)
+void emulator_set_reason(Emulator *e, const char *reason)
 {
         g_free(e->reason);
         e->reason = g_strdup(reason);
         manager_emulator_changed(e->m, e);
 }
 
-static void clear_timer(Emulator *e)
+void emulator_clear_timer(Emulator *e)
 {
         if (e->timer) {
                 g_source_remove(e->timer);
@@ -74,187 +70,39 @@ static void clear_timer(Emulator *e)
         }
 }
 
-/* Record the first failure of a spawn; teardown follows in advance(). */
-static void fail(Emulator *e, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void fail(Emulator *e, int code, const char *fmt, ...)
+/* Record the first failure of a spawn; teardown follows in emulator_advance(). */
+void emulator_fail(Emulator *e, int code, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
         g_autofree char *msg = g_strdup_vprintf(fmt, ap);
         va_end(ap);
-        EmuLogCtx ctx = log_ctx(e);
+        EmuLogCtx ctx = emulator_log_ctx(e);
         emu_warn(&ctx, "%s", msg);
         if (!e->failure)
                 e->failure = g_error_new_literal(EMU_ERROR, code, msg);
-        set_reason(e, msg);
+        emulator_set_reason(e, msg);
 }
 
-static bool vm_usable(const Emulator *e)
+bool emulator_vm_usable(const Emulator *e)
 {
         return e->vm->state == VM_CONNECTED && e->vm->qmp;
 }
 
-static bool process_alive(const Emulator *e)
+/* A kill that cannot complete: the emulator stays as it is and Kill gets the error. */
+void emulator_finish_kill(Emulator *e, int code, const char *msg)
 {
-        return e->pidfd >= 0;
+        e->kill_requested = false;
+        emulator_set_state(e, emu_proc_alive(&e->proc) ? EMU_STATE_PLUGGED : EMU_STATE_FAILED);
+        DoneFunc done = g_steal_pointer(&e->kill_done);
+        g_autoptr(GError) err = g_error_new_literal(EMU_ERROR, code, msg);
+        if (done)
+                done(e->kill_userdata, err);
 }
 
-/* ---- process output ---------------------------------------------------- */
+/* ---- sockets ------------------------------------------------------------ */
 
-static void output_line(Emulator *e, const char *line)
-{
-        if (!*line)
-                return;
-        EmuLogCtx ctx = log_ctx(e);
-        emu_log_ctx(G_LOG_LEVEL_MESSAGE, &ctx, "%s", line);
-        g_free(e->last_output);
-        e->last_output = g_strdup(line);
-}
-
-/* Read what is there; returns false at end of file. */
-static bool drain_output(Emulator *e)
-{
-        char buf[4096];
-        for (;;) {
-                ssize_t n = read(e->output_fd, buf, sizeof(buf));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return true;
-                if (n <= 0)
-                        break;
-                for (ssize_t i = 0; i < n; i++) {
-                        if (buf[i] == '\n' || e->output_line->len >= OUTPUT_LINE_MAX) {
-                                output_line(e, e->output_line->str);
-                                g_string_truncate(e->output_line, 0);
-                                if (buf[i] == '\n')
-                                        continue;
-                        }
-                        g_string_append_c(e->output_line, buf[i]);
-                }
-        }
-        output_line(e, e->output_line->str);
-        g_string_truncate(e->output_line, 0);
-        return false;
-}
-
-static void close_output(Emulator *e)
-{
-        if (e->output_watch) {
-                g_source_remove(e->output_watch);
-                e->output_watch = 0;
-        }
-        e->output_fd = emu_close(e->output_fd);
-}
-
-static gboolean on_output(int fd, GIOCondition cond, gpointer userdata)
-{
-        Emulator *e = userdata;
-        if (drain_output(e))
-                return G_SOURCE_CONTINUE;
-        e->output_watch = 0;
-        e->output_fd = emu_close(e->output_fd);
-        return G_SOURCE_REMOVE;
-}
-
-/* ---- process exit ------------------------------------------------------ */
-
-static char *describe_exit(const siginfo_t *si)
-{
-        if (si->si_code == CLD_EXITED)
-                return g_strdup_printf("exited with status %d", si->si_status);
-        const char *name = sigabbrev_np(si->si_status);
-        return g_strdup_printf("%s by signal SIG%s", si->si_code == CLD_DUMPED
-                               ? "dumped core, killed" : "killed", name ? name : "?");
-}
-
-static gboolean on_process_exit(int fd, GIOCondition cond, gpointer userdata)
-{
-        Emulator *e = userdata;
-        siginfo_t si = { 0 };
-        if (waitid((idtype_t)P_PIDFD, (id_t)e->pidfd, &si, WEXITED | WNOHANG) < 0 ||
-            si.si_pid == 0)
-                return G_SOURCE_CONTINUE;
-        e->pid_watch = 0;
-        e->pidfd = emu_close(e->pidfd);
-        if (e->output_fd >= 0) {
-                drain_output(e);
-                close_output(e);
-        }
-
-        g_autofree char *how = describe_exit(&si);
-        EmuLogCtx ctx = log_ctx(e);
-        bool expected = e->state == EMU_STATE_STOPPING;
-        if (expected) {
-                emu_info(&ctx, "%s", how);
-        } else if (e->state == EMU_STATE_PLUGGED || e->state == EMU_STATE_UNPLUGGING) {
-                g_autofree char *msg = g_strdup_printf("%s %s%s%s", e->kind->binary, how,
-                                                       e->last_output ? ": " : "",
-                                                       e->last_output ? e->last_output : "");
-                emu_warn(&ctx, "%s", msg);
-                set_reason(e, msg);
-                if (e->state == EMU_STATE_PLUGGED)
-                        set_state(e, EMU_STATE_FAILED);
-        } else {
-                fail(e, EMU_ERROR_SPAWN_FAILED, "%s %s%s%s", e->kind->binary, how,
-                     e->last_output ? ": " : "", e->last_output ? e->last_output : "");
-        }
-        e->pid = 0;
-        manager_emulator_changed(e->m, e);
-        advance(e);
-        return G_SOURCE_REMOVE;
-}
-
-static gboolean on_stop_grace(gpointer userdata)
-{
-        Emulator *e = userdata;
-        e->timer = 0;
-        EmuLogCtx ctx = log_ctx(e);
-        emu_warn(&ctx, "still running %u ms after SIGTERM; sending SIGKILL",
-                 e->m->cfg->stop_grace_ms);
-        if (process_alive(e))
-                pidfd_send_signal(e->pidfd, SIGKILL, NULL, 0);
-        return G_SOURCE_REMOVE;
-}
-
-/* ---- the emulator's own QMP monitor ------------------------------------ */
-
-static void emu_qmp_ready(EmuQmpClient *c, json_t *greeting, void *userdata)
-{
-        Emulator *e = userdata;
-        clear_timer(e);
-        EmuLogCtx ctx = log_ctx(e);
-        emu_info(&ctx, "ready (QMP greeting received)");
-        set_state(e, EMU_STATE_RUNNING);
-        advance(e);
-}
-
-static void emu_qmp_closed(EmuQmpClient *c, const GError *reason, void *userdata)
-{
-        /* The process exit, seen on the pidfd, is what counts. */
-        Emulator *e = userdata;
-        EmuLogCtx ctx = log_ctx(e);
-        emu_debug(&ctx, "QMP monitor closed: %s", reason ? reason->message : "");
-}
-
-static const EmuQmpClientOps emu_qmp_ops = {
-        .ready = emu_qmp_ready,
-        .closed = emu_qmp_closed,
-};
-
-static gboolean on_ready_timeout(gpointer userdata)
-{
-        Emulator *e = userdata;
-        e->timer = 0;
-        fail(e, EMU_ERROR_SPAWN_FAILED, "%s sent no QMP greeting within %u ms",
-             e->kind->binary, e->m->cfg->ready_timeout_ms);
-        advance(e);
-        return G_SOURCE_REMOVE;
-}
-
-/* ---- starting the process ---------------------------------------------- */
-
-static int make_listen_socket(const char *path, GError **error)
+static int listen_unix(const char *path, GError **error)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -266,7 +114,7 @@ static int make_listen_socket(const char *path, GError **error)
         strcpy(sa.sun_path, path);
         emu_autofd fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || (g_unlink(path) < 0 && errno != ENOENT) ||
-            bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+            bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
                 g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED,
                             "cannot listen on %s: %s", path, g_strerror(errno));
                 return -1;
@@ -274,280 +122,286 @@ static int make_listen_socket(const char *path, GError **error)
         return emu_steal_fd(&fd);
 }
 
-static bool start_process(Emulator *e, GError **error)
+int emulator_connect_unix(const char *path)
 {
-        emu_autofd listen_fd = make_listen_socket(e->socket_path, error);
-        if (listen_fd < 0)
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+        emu_autofd fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                return -errno;
+        return emu_steal_fd(&fd);
+}
+
+/* ---- the process -------------------------------------------------------- */
+
+static void proc_output(void *userdata, const char *line)
+{
+        Emulator *e = userdata;
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        emu_log_ctx(G_LOG_LEVEL_MESSAGE, &ctx, "%s", line);
+}
+
+static char *exit_message(Emulator *e, const EmuExit *ex)
+{
+        const char *out = e->proc.last_output;
+        return g_strdup_printf("%s %s%s%s", e->kind->binary, ex->text, out ? ": " : "",
+                               out ? out : "");
+}
+
+static void proc_exited(void *userdata, const EmuExit *ex)
+{
+        Emulator *e = userdata;
+        emu_exit_clear(&e->last_exit);
+        e->last_exit = *ex;
+        e->last_exit.text = g_strdup(ex->text);
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        g_clear_pointer(&e->qmp, emu_qmp_client_free);
+
+        switch (e->state) {
+        case EMU_STATE_STOPPING:
+                emu_info(&ctx, "%s", ex->text);
+                break;
+        case EMU_STATE_PLUGGED:
+        case EMU_STATE_RESTARTING:
+                if (!e->kill_requested) {
+                        emulator_crashed(e, ex);
+                        break;
+                }
+                G_GNUC_FALLTHROUGH;
+        case EMU_STATE_UNPLUGGING:
+        case EMU_STATE_FAILED:
+        case EMU_STATE_ADOPTING: {
+                g_autofree char *msg = exit_message(e, ex);
+                emu_warn(&ctx, "%s", msg);
+                emulator_set_reason(e, msg);
+                break;
+        }
+        default:
+                emulator_fail(e, EMU_ERROR_SPAWN_FAILED, "%s", exit_message(e, ex));
+                break;
+        }
+        manager_emulator_changed(e->m, e);
+        emulator_advance(e);
+}
+
+static const EmuProcOps proc_ops = {
+        .output = proc_output,
+        .exited = proc_exited,
+};
+
+static void emu_qmp_ready(EmuQmpClient *c, json_t *greeting, void *userdata)
+{
+        Emulator *e = userdata;
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        if (e->state == EMU_STATE_ADOPTING) {
+                emu_info(&ctx, "reconnected to its QMP monitor");
+                return;
+        }
+        emulator_clear_timer(e);
+        if (e->state == EMU_STATE_RESTARTING) {
+                e->restarts++;
+                emu_info(&ctx, "restarted (restart %u); QEMU reconnects to %s", e->restarts,
+                         e->socket_path);
+                emulator_set_state(e, EMU_STATE_PLUGGED);
+                return;
+        }
+        emu_info(&ctx, "ready (QMP greeting received)");
+        emulator_set_state(e, EMU_STATE_RUNNING);
+        emulator_advance(e);
+}
+
+static void emu_qmp_closed(EmuQmpClient *c, const GError *reason, void *userdata)
+{
+        /* The process exit, seen on the pidfd, is what counts. */
+        Emulator *e = userdata;
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        emu_debug(&ctx, "QMP monitor closed: %s", reason ? reason->message : "");
+}
+
+static const EmuQmpClientOps emu_qmp_ops = {
+        .ready = emu_qmp_ready,
+        .closed = emu_qmp_closed,
+};
+
+void emulator_connect_monitor(Emulator *e, int fd)
+{
+        g_autofree char *label = g_strdup_printf("%s QMP monitor", e->id);
+        g_clear_pointer(&e->qmp, emu_qmp_client_free);
+        e->qmp = emu_qmp_client_new(fd, label, 0, &emu_qmp_ops, e);
+}
+
+static gboolean on_ready_timeout(gpointer userdata)
+{
+        Emulator *e = userdata;
+        e->timer = 0;
+        g_autofree char *msg = g_strdup_printf("%s sent no QMP greeting within %u ms",
+                                               e->kind->binary, e->m->cfg->ready_timeout_ms);
+        if (e->state == EMU_STATE_RESTARTING) {
+                /* Counts as a failed restart: its exit goes through emulator_crashed() again. */
+                EmuLogCtx ctx = emulator_log_ctx(e);
+                emu_warn(&ctx, "%s; killing it", msg);
+                emu_proc_signal(&e->proc, SIGKILL);
+                return G_SOURCE_REMOVE;
+        }
+        emulator_fail(e, EMU_ERROR_SPAWN_FAILED, "%s", msg);
+        emulator_advance(e);
+        return G_SOURCE_REMOVE;
+}
+
+/*
+ * Launch (or relaunch) the process: the vhost-user listening socket is
+ * created once and kept; the monitor socket is new each time, listening in
+ * the emulator, so that emud can reconnect to it after its own restart.
+ */
+static bool launch(Emulator *e, GError **error)
+{
+        if (e->listen_fd < 0) {
+                e->listen_fd = listen_unix(e->socket_path, error);
+                if (e->listen_fd < 0)
+                        return false;
+        }
+        emu_autofd mon_listen = listen_unix(e->monitor_path, error);
+        if (mon_listen < 0)
                 return false;
-        int pair[2], pipefd[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "socketpair: %s",
-                            g_strerror(errno));
-                g_unlink(e->socket_path);
+        /* Queued in the backlog until the emulator accepts: no race with its start. */
+        emu_autofd mon = emulator_connect_unix(e->monitor_path);
+        if (mon < 0) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "connect %s: %s",
+                            e->monitor_path, g_strerror(-mon));
                 return false;
         }
-        emu_autofd mon_ours = pair[0], mon_theirs = pair[1];
-        if (pipe2(pipefd, O_CLOEXEC) < 0) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "pipe: %s",
-                            g_strerror(errno));
-                g_unlink(e->socket_path);
-                return false;
-        }
-        emu_autofd out_r = pipefd[0], out_w = pipefd[1];
 
         int fds[_EMU_FD_MAX];
         for (size_t i = 0; i < e->kind->n_fds; i++)
-                fds[i] = e->kind->fds[i] == EMU_FD_LISTEN ? listen_fd : mon_theirs;
-        EmuLaunchSpec spec = {
-                .argv = e->plan->argv,
-                .fds = fds,
-                .n_fds = e->kind->n_fds,
-                .output_fd = out_w,
-        };
-        pid_t pid = 0;
-        int pidfd = -1;
-        int r = emu_launch(&spec, &pid, &pidfd);
+                fds[i] = e->kind->fds[i] == EMU_FD_LISTEN ? e->listen_fd : mon_listen;
+        EmuLaunchSpec spec = { .argv = e->plan->argv, .fds = fds, .n_fds = e->kind->n_fds };
+        int r = emu_proc_launch(&e->proc, &spec);
         if (r < 0) {
                 g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "cannot execute %s: %s",
                             e->plan->argv[0], g_strerror(-r));
-                g_unlink(e->socket_path);
                 return false;
         }
-
-        e->pid = pid;
-        e->pidfd = pidfd;
-        e->pid_watch = g_unix_fd_add(pidfd, G_IO_IN, on_process_exit, e);
-        e->listen_fd = emu_steal_fd(&listen_fd);
-        e->output_fd = emu_steal_fd(&out_r);
-        (void)emu_fd_nonblock(e->output_fd, true);
-        e->output_watch = g_unix_fd_add(e->output_fd, G_IO_IN | G_IO_HUP, on_output, e);
-        g_autofree char *label = g_strdup_printf("%s QMP monitor", e->id);
-        e->qmp = emu_qmp_client_new(emu_steal_fd(&mon_ours), label, 0, &emu_qmp_ops, e);
+        e->term_sent = false;
+        emulator_connect_monitor(e, emu_steal_fd(&mon));
+        emulator_clear_timer(e);
         e->timer = g_timeout_add(e->m->cfg->ready_timeout_ms, on_ready_timeout, e);
 
-        EmuLogCtx ctx = log_ctx(e);
+        EmuLogCtx ctx = emulator_log_ctx(e);
         g_autofree char *cmdline = g_strjoinv(" ", e->plan->argv);
-        emu_info(&ctx, "started as pid %d: %s", (int)pid, cmdline);
+        emu_info(&ctx, "started as pid %d: %s", (int)e->proc.pid, cmdline);
         manager_emulator_changed(e->m, e);
         return true;
 }
 
-/* ---- QMP steps against the VM's QEMU ----------------------------------- */
+/* ---- restarts ----------------------------------------------------------- */
 
-typedef void (*StepFunc)(Emulator *e, json_t *ret, const GError *error);
-
-typedef struct {
-        Emulator *e;
-        StepFunc step;
-} StepCall;
-
-static void on_step_reply(EmuQmpClient *c, json_t *ret, const GError *error, void *userdata)
+static void give_up(Emulator *e, const char *msg)
 {
-        StepCall *call = userdata;
-        Emulator *e = call->e;
-        StepFunc step = call->step;
-        g_free(call);
-        e->qmp_busy = false;
-        step(e, ret, error);
-        advance(e);
-}
-
-static void vm_execute(Emulator *e, const char *command, json_t *args, StepFunc step)
-{
-        StepCall *call = g_new0(StepCall, 1);
-        call->e = e;
-        call->step = step;
-        e->qmp_busy = true;
-        emu_qmp_client_execute(e->vm->qmp, command, args, e->m->cfg->qmp_timeout_ms,
-                               on_step_reply, call);
-}
-
-/* Natural order, so that rp2 comes before rp10. */
-static gint slot_cmp(gconstpointer a, gconstpointer b)
-{
-        const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-        size_t lx = strlen(x), ly = strlen(y);
-        return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x, y);
-}
-
-/* Root ports that have a device behind them, anywhere in query-pci's tree. */
-static void collect_occupied(json_t *devices, GHashTable *occupied)
-{
-        size_t i;
-        json_t *dev;
-        json_array_foreach (devices, i, dev) {
-                json_t *bridge = json_object_get(dev, "pci_bridge");
-                json_t *below = json_object_get(bridge, "devices");
-                const char *qdev = json_string_value(json_object_get(dev, "qdev_id"));
-                if (qdev && json_array_size(below) > 0)
-                        g_hash_table_add(occupied, g_strdup(qdev));
-                collect_occupied(below, occupied);
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        emu_warn(&ctx, "%s", msg);
+        emulator_clear_timer(e);
+        emulator_set_reason(e, msg);
+        emulator_set_state(e, EMU_STATE_FAILED);
+        if (e->m->cfg->give_up_unplug) {
+                emu_info(&ctx, "unplugging its device (give-up-action=unplug)");
+                e->kill_requested = true;
+                emulator_advance(e);
         }
 }
 
-static void step_query_pci(Emulator *e, json_t *ret, const GError *error);
-
-static void step_qom_list(Emulator *e, json_t *ret, const GError *error)
-{
-        if (error) {
-                fail(e, EMU_ERROR_QMP_UNAVAILABLE, "cannot list the devices of VM %s: %s",
-                     e->vm->name, error->message);
-                return;
-        }
-        g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func(g_free);
-        size_t i;
-        json_t *prop;
-        json_array_foreach (ret, i, prop) {
-                const char *type = json_string_value(json_object_get(prop, "type"));
-                const char *name = json_string_value(json_object_get(prop, "name"));
-                if (name && type && g_str_equal(type, "child<pcie-root-port>"))
-                        g_ptr_array_add(ports, g_strdup(name));
-        }
-        if (ports->len == 0) {
-                fail(e, EMU_ERROR_NO_FREE_SLOT,
-                     "VM %s has no pcie-root-port to hot-plug into (start QEMU with "
-                     "-device pcie-root-port,id=rp1,chassis=1,slot=1)",
-                     e->vm->name);
-                return;
-        }
-        g_ptr_array_sort(ports, slot_cmp);
-        g_ptr_array_add(ports, NULL);
-        e->slot_candidates = (char **)g_ptr_array_free(g_steal_pointer(&ports), FALSE);
-        vm_execute(e, "query-pci", NULL, step_query_pci);
-}
-
-static void step_query_pci(Emulator *e, json_t *ret, const GError *error)
-{
-        g_auto(GStrv) candidates = g_steal_pointer(&e->slot_candidates);
-        if (error) {
-                fail(e, EMU_ERROR_QMP_UNAVAILABLE, "query-pci on VM %s failed: %s",
-                     e->vm->name, error->message);
-                return;
-        }
-        g_autoptr(GHashTable) occupied = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                                               g_free, NULL);
-        size_t i;
-        json_t *bus;
-        json_array_foreach (ret, i, bus)
-                collect_occupied(json_object_get(bus, "devices"), occupied);
-        for (char **c = candidates; *c; c++) {
-                if (g_hash_table_contains(occupied, *c) ||
-                    g_hash_table_contains(e->vm->reserved, *c))
-                        continue;
-                e->slot = g_strdup(*c);
-                g_hash_table_add(e->vm->reserved, g_strdup(*c));
-                return;
-        }
-        g_autofree char *list = g_strjoinv(", ", candidates);
-        fail(e, EMU_ERROR_NO_FREE_SLOT, "every hotplug slot of VM %s is in use (%s)",
-             e->vm->name, list);
-}
-
-static void release_slot(Emulator *e)
-{
-        if (e->slot)
-                g_hash_table_remove(e->vm->reserved, e->slot);
-}
-
-static void step_chardev_add(Emulator *e, json_t *ret, const GError *error)
-{
-        if (error) {
-                fail(e, EMU_ERROR_HOTPLUG_FAILED, "chardev-add on VM %s failed: %s",
-                     e->vm->name, error->message);
-                return;
-        }
-        e->chardev_added = true;
-}
-
-static void step_device_add(Emulator *e, json_t *ret, const GError *error)
-{
-        if (error) {
-                fail(e, EMU_ERROR_HOTPLUG_FAILED, "device_add %s on VM %s failed: %s",
-                     e->kind->driver, e->vm->name, error->message);
-                return;
-        }
-        e->device_added = true;
-}
-
-static gboolean on_unplug_timeout(gpointer userdata)
+static gboolean on_restart_timer(gpointer userdata)
 {
         Emulator *e = userdata;
         e->timer = 0;
-        e->unplug_waiting = false;
-        g_autofree char *msg = g_strdup_printf(
-                "the guest did not release device %s within %u ms; it stays in QEMU as it is",
-                e->qdev_id, e->m->cfg->unplug_timeout_ms);
-        EmuLogCtx ctx = log_ctx(e);
-        emu_warn(&ctx, "%s", msg);
-        set_reason(e, msg);
-        if (e->m->shutting_down || e->failure) {
-                /* Nothing more we can undo in QEMU; stop the process all the same. */
-                e->device_added = e->chardev_added = false;
-                advance(e);
-                return G_SOURCE_REMOVE;
+        gint64 now = g_get_monotonic_time();
+        g_array_append_val(e->restart_times, now);
+        g_autoptr(GError) err = NULL;
+        if (!launch(e, &err)) {
+                g_autofree char *msg = g_strdup_printf("restart failed: %s", err->message);
+                give_up(e, msg);
         }
-        e->kill_requested = false;
-        set_state(e, process_alive(e) ? EMU_STATE_PLUGGED : EMU_STATE_FAILED);
-        DoneFunc done = g_steal_pointer(&e->kill_done);
-        g_autoptr(GError) err = g_error_new_literal(EMU_ERROR, EMU_ERROR_TIMEOUT, msg);
-        if (done)
-                done(e->kill_userdata, err);
         return G_SOURCE_REMOVE;
 }
 
-static void step_device_del(Emulator *e, json_t *ret, const GError *error)
+static bool wants_restart(const Emulator *e, const EmuExit *ex)
 {
-        if (error && g_error_matches(error, EMU_QMP_ERROR, EMU_QMP_ERROR_DEVICE_NOT_FOUND)) {
-                e->device_added = false;
-                return;
+        switch (e->restart) {
+        case EMU_RESTART_ALWAYS:
+                return true;
+        case EMU_RESTART_ON_FAILURE:
+                /* A clean exit 0 is not a failure; an unknown status counts as one. */
+                return !(ex->known && ex->signal == 0 && ex->code == 0);
+        case EMU_RESTART_NO:
+                break;
         }
-        if (error) {
-                g_autofree char *msg = g_strdup_printf("device_del %s failed: %s", e->qdev_id,
-                                                       error->message);
-                EmuLogCtx ctx = log_ctx(e);
-                emu_warn(&ctx, "%s", msg);
-                set_reason(e, msg);
-                if (e->m->shutting_down || e->failure) {
-                        e->device_added = e->chardev_added = false;
-                        return;
-                }
-                e->kill_requested = false;
-                set_state(e, process_alive(e) ? EMU_STATE_PLUGGED : EMU_STATE_FAILED);
-                DoneFunc done = g_steal_pointer(&e->kill_done);
-                g_autoptr(GError) err = g_error_new_literal(EMU_ERROR, EMU_ERROR_HOTPLUG_FAILED,
-                                                            msg);
-                if (done)
-                        done(e->kill_userdata, err);
-                return;
-        }
-        if (!e->device_added)
-                return; /* DEVICE_DELETED came before the reply */
-        e->unplug_waiting = true;
-        e->timer = g_timeout_add(e->m->cfg->unplug_timeout_ms, on_unplug_timeout, e);
+        return false;
 }
 
-static void step_chardev_remove(Emulator *e, json_t *ret, const GError *error)
+void emulator_crashed(Emulator *e, const EmuExit *ex)
 {
-        if (error) {
-                EmuLogCtx ctx = log_ctx(e);
-                emu_warn(&ctx, "chardev-remove %s failed: %s", e->chardev_id, error->message);
+        const EmudConfig *cfg = e->m->cfg;
+        g_autofree char *msg = exit_message(e, ex);
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        emu_warn(&ctx, "%s", msg);
+        emulator_set_reason(e, msg);
+        if (!wants_restart(e, ex)) {
+                emulator_set_state(e, EMU_STATE_FAILED);
+                return;
         }
-        e->chardev_added = false;
+
+        /* Forget attempts older than the crash-loop window. */
+        gint64 horizon = g_get_monotonic_time() - (gint64)cfg->restart_limit_interval_ms * 1000;
+        guint keep = 0;
+        for (guint i = 0; i < e->restart_times->len; i++) {
+                gint64 t = g_array_index(e->restart_times, gint64, i);
+                if (t >= horizon)
+                        g_array_index(e->restart_times, gint64, keep++) = t;
+        }
+        g_array_set_size(e->restart_times, keep);
+        if (keep >= cfg->restart_limit_burst) {
+                g_autofree char *why = g_strdup_printf(
+                        "crash loop: %u restarts within %u ms, giving up; last: %s", keep,
+                        cfg->restart_limit_interval_ms, msg);
+                give_up(e, why);
+                return;
+        }
+
+        guint64 delay = cfg->restart_backoff_start_ms;
+        for (guint i = 0; i < keep && delay < cfg->restart_backoff_cap_ms; i++)
+                delay *= 2;
+        delay = MIN(delay, cfg->restart_backoff_cap_ms);
+        emu_info(&ctx, "restarting in %" G_GUINT64_FORMAT " ms (attempt %u of %u in the window)",
+                 delay, keep + 1, cfg->restart_limit_burst);
+        emulator_set_state(e, EMU_STATE_RESTARTING);
+        emulator_clear_timer(e);
+        e->timer = g_timeout_add((guint)delay, on_restart_timer, e);
+}
+
+/* ---- teardown ----------------------------------------------------------- */
+
+static gboolean on_stop_grace(gpointer userdata)
+{
+        Emulator *e = userdata;
+        e->timer = 0;
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        emu_warn(&ctx, "still running %u ms after SIGTERM; sending SIGKILL",
+                 e->m->cfg->stop_grace_ms);
+        emu_proc_signal(&e->proc, SIGKILL);
+        return G_SOURCE_REMOVE;
 }
 
 static void finalize(Emulator *e)
 {
-        clear_timer(e);
-        close_output(e);
+        emulator_clear_timer(e);
         e->listen_fd = emu_close(e->listen_fd);
-        if (e->started && g_unlink(e->socket_path) < 0 && errno != ENOENT) {
-                EmuLogCtx ctx = log_ctx(e);
-                emu_warn(&ctx, "cannot remove %s: %s", e->socket_path, g_strerror(errno));
-        }
         g_clear_pointer(&e->qmp, emu_qmp_client_free);
-        release_slot(e);
-        set_state(e, EMU_STATE_GONE);
-        EmuLogCtx ctx = log_ctx(e);
+        if (e->started) {
+                g_unlink(e->socket_path);
+                g_unlink(e->monitor_path);
+        }
+        emulator_release_slot(e);
+        emulator_set_state(e, EMU_STATE_GONE);
+        EmuLogCtx ctx = emulator_log_ctx(e);
         emu_info(&ctx, "gone");
 
         DoneFunc spawn_done = g_steal_pointer(&e->spawn_done);
@@ -567,24 +421,22 @@ static void finalize(Emulator *e)
 
 static void teardown(Emulator *e)
 {
-        if (e->device_added && vm_usable(e)) {
+        if (e->device_added && emulator_vm_usable(e)) {
                 if (e->unplug_waiting)
                         return;
-                set_state(e, EMU_STATE_UNPLUGGING);
-                vm_execute(e, "device_del", json_pack("{s:s}", "id", e->qdev_id),
-                           step_device_del);
+                emulator_set_state(e, EMU_STATE_UNPLUGGING);
+                emulator_del_device(e);
                 return;
         }
-        if (e->chardev_added && vm_usable(e)) {
-                vm_execute(e, "chardev-remove", json_pack("{s:s}", "id", e->chardev_id),
-                           step_chardev_remove);
+        if (e->chardev_added && emulator_vm_usable(e)) {
+                emulator_remove_chardev(e);
                 return;
         }
-        if (process_alive(e)) {
+        if (emu_proc_alive(&e->proc)) {
                 if (!e->term_sent) {
-                        set_state(e, EMU_STATE_STOPPING);
-                        clear_timer(e);
-                        pidfd_send_signal(e->pidfd, SIGTERM, NULL, 0);
+                        emulator_set_state(e, EMU_STATE_STOPPING);
+                        emulator_clear_timer(e);
+                        emu_proc_signal(&e->proc, SIGTERM);
                         e->term_sent = true;
                         e->timer = g_timeout_add(e->m->cfg->stop_grace_ms, on_stop_grace, e);
                 }
@@ -593,31 +445,35 @@ static void teardown(Emulator *e)
         finalize(e);
 }
 
-static void advance(Emulator *e)
+void emulator_advance(Emulator *e)
 {
         if (e->qmp_busy)
                 return;
         if (e->failure || e->kill_requested) {
+                if (e->state == EMU_STATE_ADOPTING && e->vm->state == VM_CONNECTING)
+                        return; /* wait to learn what QEMU has */
                 teardown(e);
                 return;
         }
-        if (e->state == EMU_STATE_PLUGGED || e->state == EMU_STATE_FAILED)
+        switch (e->state) {
+        case EMU_STATE_PLUGGED:
+        case EMU_STATE_FAILED:
+        case EMU_STATE_RESTARTING:
+        case EMU_STATE_ADOPTING:
                 return;
+        default:
+                break;
+        }
         if (!e->slot) {
-                if (!e->slot_search) {
-                        e->slot_search = true;
-                        vm_execute(e, "qom-list", json_pack("{s:s}", "path",
-                                                            "/machine/peripheral"),
-                                   step_qom_list);
-                }
+                if (!e->slot_search)
+                        emulator_find_slot(e);
                 return;
         }
         if (!e->started) {
                 g_autoptr(GError) err = NULL;
                 e->started = true;
-                if (!start_process(e, &err)) {
-                        e->started = false;
-                        fail(e, err->code, "%s", err->message);
+                if (!launch(e, &err)) {
+                        emulator_fail(e, err->code, "%s", err->message);
                         teardown(e);
                 }
                 return;
@@ -625,28 +481,19 @@ static void advance(Emulator *e)
         if (e->state == EMU_STATE_STARTING)
                 return; /* waiting for the QMP greeting */
         if (!e->chardev_added) {
-                set_state(e, EMU_STATE_PLUGGING);
-                json_t *args = json_pack(
-                        "{s:s, s:{s:s, s:{s:{s:s, s:{s:s}}, s:b, s:i}}}", "id", e->chardev_id,
-                        "backend", "type", "socket", "data", "addr", "type", "unix", "data",
-                        "path", e->socket_path, "server", 0, "reconnect", 1);
-                vm_execute(e, "chardev-add", args, step_chardev_add);
+                emulator_set_state(e, EMU_STATE_PLUGGING);
+                emulator_add_chardev(e);
                 return;
         }
         if (!e->device_added) {
-                json_t *args = json_deep_copy(e->plan->device_args);
-                json_object_set_new(args, "id", json_string(e->qdev_id));
-                json_object_set_new(args, "bus", json_string(e->slot));
-                json_object_set_new(args, e->kind->chardev_property,
-                                    json_string(e->chardev_id));
-                vm_execute(e, "device_add", args, step_device_add);
+                emulator_add_device(e);
                 return;
         }
-        release_slot(e); /* QEMU now shows it as occupied */
-        EmuLogCtx ctx = log_ctx(e);
+        emulator_release_slot(e); /* QEMU now shows it as occupied */
+        EmuLogCtx ctx = emulator_log_ctx(e);
         emu_info(&ctx, "plugged into VM %s at %s as %s", e->vm->name, e->slot, e->qdev_id);
-        set_reason(e, NULL);
-        set_state(e, EMU_STATE_PLUGGED);
+        emulator_set_reason(e, NULL);
+        emulator_set_state(e, EMU_STATE_PLUGGED);
         DoneFunc done = g_steal_pointer(&e->spawn_done);
         if (done)
                 done(e->spawn_userdata, NULL);
@@ -654,22 +501,27 @@ static void advance(Emulator *e)
 
 /* ---- entry points ------------------------------------------------------- */
 
-Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, EmuPlan *plan)
+Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, EmuPlan *plan,
+                       EmuRestartPolicy restart)
 {
         Emulator *e = g_new0(Emulator, 1);
         e->m = m;
         e->vm = vm;
         e->kind = kind;
         e->plan = plan;
+        e->restart = restart;
         e->id = g_strdup(id);
         e->qdev_id = g_strdup_printf("emud-%s", id);
         e->chardev_id = g_strdup_printf("emud-%s-chr", id);
         g_autofree char *sock = g_strdup_printf("%s.sock", id);
+        g_autofree char *mon = g_strdup_printf("%s.qmp", id);
         e->socket_path = g_build_filename(vm->dir, sock, NULL);
+        e->monitor_path = g_build_filename(vm->dir, mon, NULL);
         e->object_path = g_strdup_printf("/org/emud/emulator/%s", id);
         e->state = EMU_STATE_STARTING;
-        e->pidfd = e->listen_fd = e->output_fd = -1;
-        e->output_line = g_string_new(NULL);
+        e->listen_fd = -1;
+        e->restart_times = g_array_new(FALSE, FALSE, sizeof(gint64));
+        emu_proc_init(&e->proc, &proc_ops, e);
         g_hash_table_insert(m->emulators, e->id, e);
         return e;
 }
@@ -678,28 +530,36 @@ void emulator_free(Emulator *e)
 {
         if (!e)
                 return;
+        emulator_clear_timer(e);
+        g_clear_pointer(&e->qmp, emu_qmp_client_free);
+        emu_proc_deinit(&e->proc);
+        emu_exit_clear(&e->last_exit);
+        emu_close(e->listen_fd);
         g_clear_error(&e->failure);
         emu_plan_free(e->plan);
         g_strfreev(e->slot_candidates);
+        g_array_unref(e->restart_times);
         g_free(e->id);
         g_free(e->qdev_id);
         g_free(e->chardev_id);
         g_free(e->socket_path);
+        g_free(e->monitor_path);
         g_free(e->slot);
         g_free(e->object_path);
         g_free(e->reason);
-        g_free(e->last_output);
-        g_string_free(e->output_line, TRUE);
+        g_free(e->adopted_from);
+        if (e->bus_slot)
+                sd_bus_slot_unref(e->bus_slot);
         g_free(e);
 }
 
 void emulator_start(Emulator *e, DoneFunc done, void *userdata)
 {
-        EmuLogCtx ctx = log_ctx(e);
+        EmuLogCtx ctx = emulator_log_ctx(e);
         emu_info(&ctx, "spawning %s for VM %s", e->kind->name, e->vm->name);
         e->spawn_done = done;
         e->spawn_userdata = userdata;
-        advance(e);
+        emulator_advance(e);
 }
 
 void emulator_kill(Emulator *e, DoneFunc done, void *userdata)
@@ -711,12 +571,14 @@ void emulator_kill(Emulator *e, DoneFunc done, void *userdata)
                 done(userdata, err);
                 return;
         }
-        EmuLogCtx ctx = log_ctx(e);
+        EmuLogCtx ctx = emulator_log_ctx(e);
         emu_info(&ctx, "kill requested");
+        if (e->state == EMU_STATE_RESTARTING && !emu_proc_alive(&e->proc))
+                emulator_clear_timer(e); /* no restart after all */
         e->kill_done = done;
         e->kill_userdata = userdata;
         e->kill_requested = true;
-        advance(e);
+        emulator_advance(e);
 }
 
 void emulator_vm_lost(Emulator *e)
@@ -725,26 +587,31 @@ void emulator_vm_lost(Emulator *e)
         e->device_added = e->chardev_added = false;
         if (e->unplug_waiting) {
                 e->unplug_waiting = false;
-                clear_timer(e);
+                emulator_clear_timer(e);
         }
-        if (e->state != EMU_STATE_PLUGGED && e->state != EMU_STATE_FAILED)
-                fail(e, EMU_ERROR_VM_LOST, "VM %s went away", e->vm->name);
+        if (e->state == EMU_STATE_RESTARTING && !emu_proc_alive(&e->proc))
+                emulator_clear_timer(e);
+        if (e->state != EMU_STATE_PLUGGED && e->state != EMU_STATE_FAILED &&
+            e->state != EMU_STATE_RESTARTING)
+                emulator_fail(e, EMU_ERROR_VM_LOST, "VM %s went away", e->vm->name);
         e->kill_requested = true;
-        advance(e);
+        emulator_advance(e);
 }
 
 void emulator_device_deleted(Emulator *e)
 {
-        EmuLogCtx ctx = log_ctx(e);
+        EmuLogCtx ctx = emulator_log_ctx(e);
         emu_info(&ctx, "QEMU deleted device %s", e->qdev_id);
         e->device_added = false;
         if (e->unplug_waiting) {
                 e->unplug_waiting = false;
-                clear_timer(e);
+                emulator_clear_timer(e);
         } else if (!e->kill_requested && !e->failure) {
                 /* Someone else unplugged it; the emulator has no purpose left. */
                 emu_info(&ctx, "device removed outside emud; stopping the emulator");
+                if (e->state == EMU_STATE_RESTARTING && !emu_proc_alive(&e->proc))
+                        emulator_clear_timer(e);
                 e->kill_requested = true;
         }
-        advance(e);
+        emulator_advance(e);
 }

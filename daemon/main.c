@@ -37,6 +37,10 @@ static Daemon *the_daemon;
 
 static void quit_when_empty(Manager *m)
 {
+        if (m->shutdown_reply) {
+                (void)sd_bus_reply_method_return(m->shutdown_reply, NULL);
+                m->shutdown_reply = sd_bus_message_unref(m->shutdown_reply);
+        }
         g_main_loop_quit(the_daemon->loop);
 }
 
@@ -47,10 +51,16 @@ static gboolean on_signal(gpointer userdata)
                 g_message("already shutting down, please wait");
                 return G_SOURCE_CONTINUE;
         }
-        g_message("shutting down: stopping %u emulators",
+        g_message("shutting down; %u emulators keep running for the next emud to adopt",
                   g_hash_table_size(d->m->emulators));
-        sd_notify(0, "STOPPING=1\nSTATUS=stopping emulators");
-        manager_shutdown(d->m);
+        sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
+        manager_shutdown(d->m, false);
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_watchdog(gpointer userdata)
+{
+        sd_notify(0, "WATCHDOG=1");
         return G_SOURCE_CONTINUE;
 }
 
@@ -61,26 +71,7 @@ static void on_bus_lost(int error, void *userdata)
         d->bus_source = 0; /* the source removes itself */
         d->exit_code = 1;
         if (!d->m->shutting_down)
-                manager_shutdown(d->m);
-}
-
-/* Without a state file (yet) nothing under vm/ can be adopted: clear it. */
-static void clean_runtime_dir(const char *runtime_dir)
-{
-        g_autofree char *vmdir = g_build_filename(runtime_dir, "vm", NULL);
-        g_autoptr(GDir) d = g_dir_open(vmdir, 0, NULL);
-        const char *vm;
-        while (d && (vm = g_dir_read_name(d))) {
-                g_autofree char *dir = g_build_filename(vmdir, vm, NULL);
-                g_autoptr(GDir) inner = g_dir_open(dir, 0, NULL);
-                const char *f;
-                while (inner && (f = g_dir_read_name(inner))) {
-                        g_autofree char *path = g_build_filename(dir, f, NULL);
-                        g_warning("removing stale %s left by an earlier emud", path);
-                        g_unlink(path);
-                }
-                g_rmdir(dir);
-        }
+                manager_shutdown(d->m, false);
 }
 
 /*
@@ -107,7 +98,6 @@ static bool prepare_runtime_dir(const char *dir, GError **error)
                         close(fd);
                 return false;
         }
-        clean_runtime_dir(dir);
         g_autofree char *vmdir = g_build_filename(dir, "vm", NULL);
         if (g_mkdir(vmdir, 0700) < 0 && errno != EEXIST) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
@@ -224,6 +214,14 @@ int main(int argc, char **argv)
                 return 1;
         }
         d.bus_source = bus_source_attach(bus, NULL, on_bus_lost, &d);
+        manager_adopt(d.m);
+        uint64_t watchdog_usec = 0;
+        if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+                /* Sent from the main loop itself, so a stalled loop misses the deadline. */
+                guint ms = (guint)MAX(watchdog_usec / 2000, 1);
+                g_timeout_add(ms, on_watchdog, NULL);
+                g_message("watchdog: WATCHDOG=1 every %u ms", ms);
+        }
         g_unix_signal_add(SIGTERM, on_signal, &d);
         g_unix_signal_add(SIGINT, on_signal, &d);
 

@@ -13,6 +13,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus-service.h"
+#include "emulator-internal.h"
+#include "state.h"
 #include "emu-error.h"
 #include "emu-id.h"
 #include "emu-log.h"
@@ -63,9 +65,20 @@ static void vm_on_ready(EmuQmpClient *c, json_t *greeting, void *userdata)
         EmuLogCtx ctx = { .vm = vm->name };
         vm->state = VM_CONNECTED;
         emu_info(&ctx, "connected to QEMU's QMP at %s", vm->qmp_path);
+        state_save(vm->m);
         DoneFunc done = g_steal_pointer(&vm->add_done);
         if (done)
                 done(vm->add_userdata, NULL);
+        if (vm->adopting) {
+                /* Now QEMU can tell which adopted emulators still have their device. */
+                vm->adopting = false;
+                g_autoptr(GList) all = g_hash_table_get_values(vm->m->emulators);
+                for (GList *l = all; l; l = l->next) {
+                        Emulator *e = l->data;
+                        if (e->vm == vm && e->state == EMU_STATE_ADOPTING)
+                                emulator_probe_device(e);
+                }
+        }
 }
 
 static void vm_on_event(EmuQmpClient *c, const char *name, json_t *data, void *userdata)
@@ -85,6 +98,8 @@ static void vm_on_event(EmuQmpClient *c, const char *name, json_t *data, void *u
         }
 }
 
+static void vm_lost(Vm *vm);
+
 static void vm_on_closed(EmuQmpClient *c, const GError *reason, void *userdata)
 {
         Vm *vm = userdata;
@@ -92,6 +107,12 @@ static void vm_on_closed(EmuQmpClient *c, const GError *reason, void *userdata)
         EmuLogCtx ctx = { .vm = vm->name };
         g_clear_pointer(&vm->qmp, emu_qmp_client_free); /* deferred by the client itself */
 
+        if (vm->adopting) {
+                emu_warn(&ctx, "cannot reconnect to QEMU (%s); marking the VM lost",
+                         reason ? reason->message : "closed");
+                vm_lost(vm);
+                return;
+        }
         DoneFunc done = g_steal_pointer(&vm->add_done);
         if (done) {
                 /* AddVM never completed: the VM was never there. */
@@ -105,7 +126,15 @@ static void vm_on_closed(EmuQmpClient *c, const GError *reason, void *userdata)
 
         emu_warn(&ctx, "lost QEMU's QMP connection (%s); stopping its emulators",
                  reason ? reason->message : "closed");
+        vm_lost(vm);
+}
+
+/* QEMU is gone: its emulators have nothing left to serve. */
+static void vm_lost(Vm *vm)
+{
+        Manager *m = vm->m;
         vm->state = VM_LOST;
+        vm->adopting = false;
         GHashTableIter it;
         Emulator *e;
         g_autoptr(GPtrArray) victims = g_ptr_array_new();
@@ -116,6 +145,9 @@ static void vm_on_closed(EmuQmpClient *c, const GError *reason, void *userdata)
         for (guint i = 0; i < victims->len; i++)
                 emulator_vm_lost(g_ptr_array_index(victims, i));
 }
+
+static Vm *vm_new(Manager *m, const char *name, const char *qmp_path);
+static void vm_connect(Vm *vm, int fd);
 
 static const EmuQmpClientOps vm_qmp_ops = {
         .ready = vm_on_ready,
@@ -159,19 +191,53 @@ void manager_add_vm(Manager *m, const char *name, const char *qmp_path, DoneFunc
                                   g_error_new(EMU_ERROR, EMU_ERROR_FAILED,
                                               "cannot create %s: %s", dir, g_strerror(e)));
         }
+        Vm *vm = vm_new(m, name, qmp_path);
+        vm->add_done = done;
+        vm->add_userdata = userdata;
+        vm_connect(vm, fd);
+}
 
+static Vm *vm_new(Manager *m, const char *name, const char *qmp_path)
+{
         Vm *vm = g_new0(Vm, 1);
         vm->m = m;
         vm->name = g_strdup(name);
         vm->qmp_path = g_strdup(qmp_path);
-        vm->dir = g_steal_pointer(&dir);
+        vm->dir = g_build_filename(m->cfg->runtime_dir, "vm", name, NULL);
         vm->state = VM_CONNECTING;
         vm->reserved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-        vm->add_done = done;
-        vm->add_userdata = userdata;
         g_hash_table_insert(m->vms, vm->name, vm);
-        g_autofree char *label = g_strdup_printf("QEMU QMP %s", qmp_path);
-        vm->qmp = emu_qmp_client_new(fd, label, m->cfg->qmp_timeout_ms, &vm_qmp_ops, vm);
+        return vm;
+}
+
+static void vm_connect(Vm *vm, int fd)
+{
+        g_autofree char *label = g_strdup_printf("QEMU QMP %s", vm->qmp_path);
+        vm->qmp = emu_qmp_client_new(fd, label, vm->m->cfg->qmp_timeout_ms, &vm_qmp_ops, vm);
+}
+
+Vm *manager_adopt_vm(Manager *m, const char *name, const char *qmp_path)
+{
+        EmuLogCtx ctx = { .vm = name };
+        Vm *vm = vm_new(m, name, qmp_path);
+        if (g_mkdir_with_parents(vm->dir, 0700) < 0)
+                emu_warn(&ctx, "cannot create %s: %s", vm->dir, g_strerror(errno));
+        g_autoptr(GError) err = NULL;
+        int fd = emu_qmp_connect_unix(qmp_path, &err);
+        if (fd < 0) {
+                emu_warn(&ctx, "QEMU is gone (%s); marking the VM lost", err->message);
+                vm->state = VM_LOST;
+                return vm;
+        }
+        emu_info(&ctx, "reconnecting to QEMU's QMP at %s", qmp_path);
+        vm->adopting = true;
+        vm_connect(vm, fd);
+        return vm;
+}
+
+void manager_vm_lost_emulators(Vm *vm)
+{
+        vm_lost(vm);
 }
 
 bool manager_remove_vm(Manager *m, const char *name, GError **error)
@@ -203,6 +269,7 @@ bool manager_remove_vm(Manager *m, const char *name, GError **error)
         emu_info(&ctx, "removed");
         remove_dir_tree(vm->dir);
         g_hash_table_remove(m->vms, name);
+        state_save(m);
         return true;
 }
 
@@ -242,12 +309,24 @@ void manager_spawn(Manager *m, const char *vm_name, const char *kind_name, const
                                               "unknown emulator kind '%s' (known: %s)",
                                               kind_name, list));
         }
+        /* "restart" is emud's, not the kind's: take it out before the kind checks options. */
+        EmuRestartPolicy restart;
+        g_autofree char *policy = NULL;
+        gpointer key = NULL;
+        if (g_hash_table_steal_extended(options, "restart", &key, (gpointer *)&policy))
+                g_free(key);
+        if (!manager_parse_restart(policy ? policy : kind->restart, &restart))
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                                              "restart=%s is not valid: must be no, "
+                                              "on-failure or always",
+                                              policy));
         GError *err = NULL;
         EmuPlan *plan = emu_plan_new(kind, options, &err);
         if (!plan)
                 return done_error(done, userdata, err);
 
-        Emulator *e = emulator_new(m, vm, kind, id, plan);
+        Emulator *e = emulator_new(m, vm, kind, id, plan, restart);
         int r = bus_emulator_add(m, e);
         if (r < 0) {
                 EmuLogCtx ctx = { .vm = vm->name, .emulator = id };
@@ -266,15 +345,34 @@ void manager_kill(Manager *m, const char *id, DoneFunc done, void *userdata)
         emulator_kill(e, done, userdata);
 }
 
+bool manager_parse_restart(const char *text, EmuRestartPolicy *ret)
+{
+        static const char *const names[] = { "no", "on-failure", "always" };
+        for (size_t i = 0; text && i < G_N_ELEMENTS(names); i++) {
+                if (g_str_equal(text, names[i])) {
+                        *ret = (EmuRestartPolicy)i;
+                        return true;
+                }
+        }
+        return false;
+}
+
 static void shutdown_done(void *userdata, const GError *error)
 {
         (void)userdata;
         (void)error; /* emulator.c has logged it */
 }
 
-void manager_shutdown(Manager *m)
+void manager_shutdown(Manager *m, bool stop_emulators)
 {
         m->shutting_down = true;
+        if (!stop_emulators) {
+                /* Emulators belong to their VMs: they run on, and the next emud adopts them. */
+                state_save(m);
+                if (m->idle_cb)
+                        m->idle_cb(m);
+                return;
+        }
         g_autoptr(GList) all = g_hash_table_get_values(m->emulators);
         for (GList *l = all; l; l = l->next) {
                 Emulator *e = l->data;
@@ -303,6 +401,7 @@ void manager_emulator_changed(Manager *m, Emulator *e)
 {
         bus_emulator_changed(m, e);
         notify_status(m);
+        state_save(m);
 }
 
 void manager_emulator_gone(Manager *m, Emulator *e)
@@ -310,21 +409,25 @@ void manager_emulator_gone(Manager *m, Emulator *e)
         bus_emulator_remove(m, e);
         g_hash_table_remove(m->emulators, e->id);
         notify_status(m);
+        state_save(m);
         if (m->shutting_down && g_hash_table_size(m->emulators) == 0 && m->idle_cb)
                 m->idle_cb(m);
 }
 
 char *manager_status(Manager *m)
 {
-        guint plugged = 0;
+        guint plugged = 0, restarting = 0, failed = 0;
         GHashTableIter it;
         Emulator *e;
         g_hash_table_iter_init(&it, m->emulators);
-        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e))
-                if (e->state == EMU_STATE_PLUGGED)
-                        plugged++;
-        return g_strdup_printf("%u VMs, %u emulators (%u plugged)", g_hash_table_size(m->vms),
-                               g_hash_table_size(m->emulators), plugged);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e)) {
+                plugged += e->state == EMU_STATE_PLUGGED;
+                restarting += e->state == EMU_STATE_RESTARTING;
+                failed += e->state == EMU_STATE_FAILED;
+        }
+        return g_strdup_printf("%u VMs, %u emulators (%u plugged, %u restarting, %u failed)",
+                               g_hash_table_size(m->vms), g_hash_table_size(m->emulators),
+                               plugged, restarting, failed);
 }
 
 int manager_new(EmudConfig *cfg, GHashTable *kinds, Manager **ret)
@@ -342,16 +445,20 @@ void manager_free(Manager *m)
 {
         if (!m)
                 return;
-        /* Emulators are gone by now (shutdown waits for them); VM dirs go too. */
+        /*
+         * Emulators that still run belong to their VMs and stay, with their
+         * sockets, for the next emud to adopt; the state file says so.
+         */
         GHashTableIter it;
-        Vm *vm;
-        g_hash_table_iter_init(&it, m->vms);
-        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&vm))
-                remove_dir_tree(vm->dir);
+        Emulator *e;
+        g_hash_table_iter_init(&it, m->emulators);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e))
+                emulator_free(e);
         g_hash_table_unref(m->emulators);
         g_hash_table_unref(m->vms);
         g_hash_table_unref(m->kinds);
         sd_bus_unref(m->bus);
         g_free(m->last_status);
+        g_free(m->last_state);
         g_free(m);
 }

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "process.h"
 #include "descriptor.h"
 #include "qmp-client.h"
 
@@ -35,6 +36,7 @@ struct Vm {
         VmState state;
         EmuQmpClient *qmp;
         GHashTable *reserved;   /* slots chosen by spawns that are not plugged yet */
+        bool adopting;          /* re-connecting after an emud restart */
         DoneFunc add_done;      /* pending AddVM */
         void *add_userdata;
 };
@@ -44,11 +46,19 @@ typedef enum {
         EMU_STATE_RUNNING,
         EMU_STATE_PLUGGING,
         EMU_STATE_PLUGGED,
+        EMU_STATE_RESTARTING,
+        EMU_STATE_ADOPTING,
         EMU_STATE_UNPLUGGING,
         EMU_STATE_STOPPING,
         EMU_STATE_FAILED,
         EMU_STATE_GONE,
 } EmuState;
+
+typedef enum {
+        EMU_RESTART_NO,
+        EMU_RESTART_ON_FAILURE,
+        EMU_RESTART_ALWAYS,
+} EmuRestartPolicy;
 
 struct Emulator {
         Manager *m;
@@ -58,25 +68,25 @@ struct Emulator {
         char *id;
         char *qdev_id;          /* QEMU's id for the device: emud-<id> */
         char *chardev_id;       /* emud-<id>-chr */
-        char *socket_path;
+        char *socket_path;      /* vhost-user socket, held by emud across restarts */
+        char *monitor_path;     /* the emulator's QMP monitor, listening in the emulator */
         char *slot;             /* root port the device is plugged into */
         char **slot_candidates; /* root ports, between qom-list and query-pci */
         char *object_path;
         EmuState state;
+        char *adopted_from;     /* the state the last emud recorded, while adopting */
         char *reason;           /* why it failed, or the last problem */
-        unsigned restarts;
 
-        pid_t pid;
-        int pidfd;
-        guint pid_watch;
+        EmuProc proc;
+        EmuExit last_exit;
         int listen_fd;
-        int output_fd;
-        guint output_watch;
-        GString *output_line;
-        char *last_output;
         EmuQmpClient *qmp;
 
-        bool started;           /* the process was launched */
+        EmuRestartPolicy restart;
+        unsigned restarts;      /* successful restarts */
+        GArray *restart_times;  /* monotonic µs of recent restart attempts */
+
+        bool started;           /* the process was launched (or adopted) */
         bool slot_search;       /* qom-list/query-pci issued */
         bool chardev_added;
         bool device_added;
@@ -84,6 +94,7 @@ struct Emulator {
         bool term_sent;
         bool qmp_busy;          /* a QMP command for this emulator is in flight */
         bool kill_requested;    /* tear down as soon as the current step ends */
+        bool stop_only;         /* teardown without touching QEMU (emud shutdown) */
         GError *failure;        /* why the spawn failed; teardown follows */
         guint timer;
         DoneFunc spawn_done;
@@ -101,6 +112,9 @@ struct Manager {
         sd_bus *bus;
         bool shutting_down;
         char *last_status;      /* last STATUS= sent to the service manager */
+        char *last_state;       /* last content written to the state file */
+        sd_bus_message *shutdown_reply; /* a Shutdown call, answered when done */
+        bool state_error_logged;
         void (*idle_cb)(Manager *m); /* called when shutting down and no emulator is left */
 };
 
@@ -114,8 +128,18 @@ void manager_spawn(Manager *m, const char *vm, const char *kind, const char *id,
                    GHashTable *options, DoneFunc done, void *userdata);
 void manager_kill(Manager *m, const char *id, DoneFunc done, void *userdata);
 
-/* Tear every emulator down; m->idle_cb runs when none is left. */
-void manager_shutdown(Manager *m);
+/*
+ * Stop serving. With stop_emulators, unplug and stop every emulator first;
+ * otherwise leave them running for the next emud. m->idle_cb runs when done.
+ */
+void manager_shutdown(Manager *m, bool stop_emulators);
+
+bool manager_parse_restart(const char *text, EmuRestartPolicy *ret);
+
+/* Adoption after an emud restart (emulator-adopt.c). */
+Vm *manager_adopt_vm(Manager *m, const char *name, const char *qmp_path);
+void manager_vm_lost_emulators(Vm *vm);
+void manager_adopt(Manager *m);
 
 /* Status line for sd_notify STATUS=. */
 char *manager_status(Manager *m);
@@ -124,7 +148,8 @@ const char *vm_state_name(VmState s);
 const char *emu_state_name(EmuState s);
 
 /* emulator.c */
-Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, EmuPlan *plan);
+Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, EmuPlan *plan,
+                       EmuRestartPolicy restart);
 void emulator_start(Emulator *e, DoneFunc done, void *userdata);
 void emulator_kill(Emulator *e, DoneFunc done, void *userdata);
 void emulator_vm_lost(Emulator *e);

@@ -44,6 +44,7 @@ void emu_kind_free(EmuKind *k)
         g_free(k->description);
         g_free(k->origin);
         g_free(k->binary);
+        g_free(k->restart);
         if (k->options)
                 g_ptr_array_unref(k->options);
         g_strfreev(k->argv);
@@ -164,6 +165,8 @@ static bool load_option(EmuKind *k, const char *name, json_t *spec, GError **err
                 return false;
         if (!emu_id_valid(name))
                 return bad(error, k, "option name '%s' is not %s", name, EMU_ID_RULE);
+        if (g_str_equal(name, "restart") || g_str_equal(name, "seccomp"))
+                return bad(error, k, "option name '%s' is reserved for emud", name);
 
         EmuOptionSpec *o = g_new0(EmuOptionSpec, 1);
         g_ptr_array_add(k->options, o);
@@ -351,7 +354,7 @@ EmuKind *emu_kind_load_data(const char *data, const char *origin, GError **error
         }
         static const char *const top_keys[] = { "kind", "description", "binary", "fds",
                                                 "readiness", "options", "argv", "device",
-                                                NULL };
+                                                "restart", NULL };
         if (!check_keys(k, root, "descriptor", top_keys, error))
                 return NULL;
 
@@ -369,6 +372,14 @@ EmuKind *emu_kind_load_data(const char *data, const char *origin, GError **error
                 return NULL;
         }
         k->binary = g_strdup(binary);
+
+        static const char *const restarts[] = { "no", "on-failure", "always", NULL };
+        json_t *restart = json_object_get(root, "restart");
+        if (restart && !g_strv_contains(restarts, json_string_value(restart) ?: "")) {
+                bad(error, k, "'restart' must be \"no\", \"on-failure\" or \"always\"");
+                return NULL;
+        }
+        k->restart = g_strdup(restart ? json_string_value(restart) : "on-failure");
 
         if (!load_fds(k, json_object_get(root, "fds"), error))
                 return NULL;
@@ -539,7 +550,8 @@ static bool check_path(const EmuOptionSpec *o, const char *path, bool writable, 
         return true;
 }
 
-EmuPlan *emu_plan_new(const EmuKind *k, GHashTable *options, GError **error)
+static EmuPlan *plan_new(const EmuKind *k, GHashTable *options, bool check_paths,
+                         GError **error)
 {
         g_autoptr(EmuPlan) p = g_new0(EmuPlan, 1);
         p->values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -592,7 +604,7 @@ EmuPlan *emu_plan_new(const EmuKind *k, GHashTable *options, GError **error)
         for (guint i = 0; i < k->options->len; i++) {
                 const EmuOptionSpec *o = g_ptr_array_index(k->options, i);
                 const char *v = g_hash_table_lookup(p->values, o->name);
-                if (o->type != EMU_OPT_PATH || !v)
+                if (o->type != EMU_OPT_PATH || !v || !check_paths)
                         continue;
                 const char *ro = o->writable_unless
                                          ? g_hash_table_lookup(p->values, o->writable_unless)
@@ -622,4 +634,14 @@ EmuPlan *emu_plan_new(const EmuKind *k, GHashTable *options, GError **error)
                 json_object_set_new(p->device_args, pname, v);
         }
         return g_steal_pointer(&p);
+}
+
+EmuPlan *emu_plan_new(const EmuKind *k, GHashTable *options, GError **error)
+{
+        return plan_new(k, options, true, error);
+}
+
+EmuPlan *emu_plan_new_unchecked(const EmuKind *k, GHashTable *options, GError **error)
+{
+        return plan_new(k, options, false, error);
 }

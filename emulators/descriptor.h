@@ -57,6 +57,7 @@ typedef struct {
         EmuFdRole *fds;          /* child fd 3 + i has role fds[i] */
         size_t n_fds;
         EmuReadiness readiness;
+        char *restart;           /* default restart policy: no, on-failure, always */
         char *driver;
         char *chardev_property;
         json_t *device_properties;
@@ -80,6 +81,11 @@ typedef struct {
 
 /* Check options (a name → value table) against the kind and render the plan. */
 EmuPlan *emu_plan_new(const EmuKind *k, GHashTable *options, GError **error);
+/*
+ * The same without opening the files that path options name: for an emulator
+ * that already runs (adoption), whose files are its business now.
+ */
+EmuPlan *emu_plan_new_unchecked(const EmuKind *k, GHashTable *options, GError **error);
 void emu_plan_free(EmuPlan *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EmuPlan, emu_plan_free)
 

@@ -37,7 +37,8 @@ from pathlib import Path
 # Part of this module's API; split out only to keep files short.
 from emudtest_qmp import QMP, QMPError  # noqa: F401
 from emudtest_procs import (REPO, Bus, Emud, poll_until, stop_process,  # noqa: F401
-                            emuctl, emuctl_bin, emud_bin, emud_usable, proc_state, wait_gone)
+                            become_subreaper, emuctl, emuctl_bin, emud_bin, emud_usable,
+                            proc_state, wait_gone)
 
 QEMU = os.environ.get("EMUD_QEMU", "qemu-system-x86_64")
 QSD = os.environ.get("EMUD_QSD", "qemu-storage-daemon")
@@ -119,6 +120,16 @@ class Workdir:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        # Emulators outlive emud by design; whatever still runs on this directory's files
+        # (a test that failed half-way) must not outlive the test.
+        mine = str(self.path).encode()
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) != os.getpid():
+                try:
+                    if mine in Path(f"/proc/{d}/cmdline").read_bytes():
+                        os.kill(int(d), signal.SIGKILL)
+                except OSError:
+                    pass
         if exc_type is not None or os.environ.get("EMUD_TEST_KEEP") == "1":
             print(f"logs kept in {self.path}", flush=True)
         else:

@@ -212,19 +212,37 @@ class Emud:
 
     def wait_notify(self, item, timeout=30):
         """Wait for a notify datagram, not yet seen by the test, with the line `item`
-        (e.g. "READY=1", "WATCHDOG=1", "STOPPING=1")."""
+        (e.g. "READY=1", "WATCHDOG=1", "STOPPING=1"). A datagram sent just before emud exited
+        still counts."""
         seen = len(self.notifications)
 
         def found():
             with self._lock:
-                return any(item in n.split("\n") for n in self.notifications[seen:])
+                if any(item in n.split("\n") for n in self.notifications[seen:]):
+                    return True
+            if self.proc.poll() is None:
+                return False
+            self._drain_now()
+            with self._lock:
+                if any(item in n.split("\n") for n in self.notifications[seen:]):
+                    return True
+            raise RuntimeError(f"emud exited with {self.proc.returncode} before {item}:\n"
+                               f"{self.log()}")
 
-        def alive():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emud exited with {self.proc.returncode} before {item}:\n"
-                                   f"{self.log()}")
+        poll_until(found, timeout, f"{item} from emud")
 
-        poll_until(found, timeout, f"{item} from emud", alive=alive)
+    def _drain_now(self):
+        """Read what is queued on the notify socket without waiting."""
+        while True:
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(self._notify, 65536, 64,
+                                                          socket.MSG_DONTWAIT)
+            except (BlockingIOError, socket.timeout, OSError):
+                return
+            text = msg.decode(errors="replace")
+            with self._lock:
+                self.notifications.append(text)
+                self.fdstore += [(text, fd) for fd in fds]
 
     def emuctl(self, *args, check=None, timeout=60, input=None):
         return emuctl(self.bus, *args, check=check, timeout=timeout, input=input)
@@ -243,6 +261,7 @@ class Emud:
             return                        # already closed
         self._closing = True
         self._reader.join()
+        self._drain_now()
         for _text, fd in self.fdstore:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -258,3 +277,52 @@ class Emud:
             self.stop()
         else:
             self._close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Orphans
+#
+# An emulator outlives the emud that started it; when a later emud kills it, the dead process
+# is not that emud's child, so whoever inherited it must reap it. With systemd as PID 1 that is
+# systemd. PID 1 of the test machines does not reap, so adoption tests make the test process a
+# child subreaper and reap the orphans it inherits here, leaving its own subprocesses (whose
+# exit codes the tests check) to subprocess.
+
+_owned_pids = set()
+_reaper_started = False
+
+
+class _OwnedPopen(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _owned_pids.add(self.pid)
+
+
+def _reap_orphans():
+    me = os.getpid()
+    while True:
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) in _owned_pids:
+                continue
+            try:
+                fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == me:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(int(d), os.WNOHANG)
+        time.sleep(0.05)
+
+
+def become_subreaper():
+    """Inherit and reap the emulators that outlive an emud (see above)."""
+    global _reaper_started
+    if _reaper_started:
+        return
+    import ctypes
+    PR_SET_CHILD_SUBREAPER = 36
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    subprocess.Popen = _OwnedPopen
+    threading.Thread(target=_reap_orphans, daemon=True).start()
+    _reaper_started = True

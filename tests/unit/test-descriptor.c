@@ -142,7 +142,7 @@ static void test_plan_defaults(Fixture *f, gconstpointer data)
         g_assert_no_error(err);
         assert_argv(p->argv, (const char *const[]){
                 "/usr/bin/qemu-storage-daemon",
-                "--chardev", "socket,id=mon0,fd=3",
+                "--chardev", "socket,id=mon0,fd=3,server=on,wait=off",
                 "--monitor", "chardev=mon0",
                 "--blockdev", file_arg,
                 "--blockdev", "driver=raw,node-name=disk0,file=file0,read-only=off",
@@ -178,7 +178,7 @@ static void test_plan_readonly(Fixture *f, gconstpointer data)
         g_assert_no_error(err);
         assert_argv(p->argv, (const char *const[]){
                 "/usr/bin/qemu-storage-daemon",
-                "--chardev", "socket,id=mon0,fd=3",
+                "--chardev", "socket,id=mon0,fd=3,server=on,wait=off",
                 "--monitor", "chardev=mon0",
                 "--blockdev", file_arg,
                 "--blockdev", "driver=qcow2,node-name=disk0,file=file0,read-only=on",

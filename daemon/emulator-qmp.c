@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * emulator-qmp: the steps an emulator takes in the VM's QEMU, each one QMP
+ * command: finding a free pcie-root-port, chardev-add, device_add,
+ * device_del, chardev-remove, and probing whether a device is there (for
+ * adoption after an emud restart). Each step records its outcome in the
+ * Emulator and returns to emulator_advance(), which decides what is next.
+ */
+#include <string.h>
+
+#include "emu-error.h"
+#include "emulator-internal.h"
+#include "qmp-codec.h"
+
+typedef struct {
+        Emulator *e;
+        StepFunc step;
+} StepCall;
+
+static void on_step_reply(EmuQmpClient *c, json_t *ret, const GError *error, void *userdata)
+{
+        StepCall *call = userdata;
+        Emulator *e = call->e;
+        StepFunc step = call->step;
+        g_free(call);
+        e->qmp_busy = false;
+        step(e, ret, error);
+        emulator_advance(e);
+}
+
+void emulator_vm_execute(Emulator *e, const char *command, json_t *args, StepFunc step)
+{
+        StepCall *call = g_new0(StepCall, 1);
+        call->e = e;
+        call->step = step;
+        e->qmp_busy = true;
+        emu_qmp_client_execute(e->vm->qmp, command, args, e->m->cfg->qmp_timeout_ms,
+                               on_step_reply, call);
+}
+
+/* ---- finding a slot ----------------------------------------------------- */
+
+/* Natural order, so that rp2 comes before rp10. */
+static gint slot_cmp(gconstpointer a, gconstpointer b)
+{
+        const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+        size_t lx = strlen(x), ly = strlen(y);
+        return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x, y);
+}
+
+/* Root ports that have a device behind them, anywhere in query-pci's tree. */
+static void collect_occupied(json_t *devices, GHashTable *occupied)
+{
+        size_t i;
+        json_t *dev;
+        json_array_foreach (devices, i, dev) {
+                json_t *bridge = json_object_get(dev, "pci_bridge");
+                json_t *below = json_object_get(bridge, "devices");
+                const char *qdev = json_string_value(json_object_get(dev, "qdev_id"));
+                if (qdev && json_array_size(below) > 0)
+                        g_hash_table_add(occupied, g_strdup(qdev));
+                collect_occupied(below, occupied);
+        }
+}
+
+static void step_query_pci(Emulator *e, json_t *ret, const GError *error)
+{
+        g_auto(GStrv) candidates = g_steal_pointer(&e->slot_candidates);
+        if (error) {
+                emulator_fail(e, EMU_ERROR_QMP_UNAVAILABLE, "query-pci on VM %s failed: %s",
+                              e->vm->name, error->message);
+                return;
+        }
+        g_autoptr(GHashTable) occupied = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                               g_free, NULL);
+        size_t i;
+        json_t *bus;
+        json_array_foreach (ret, i, bus)
+                collect_occupied(json_object_get(bus, "devices"), occupied);
+        for (char **c = candidates; *c; c++) {
+                if (g_hash_table_contains(occupied, *c) ||
+                    g_hash_table_contains(e->vm->reserved, *c))
+                        continue;
+                e->slot = g_strdup(*c);
+                g_hash_table_add(e->vm->reserved, g_strdup(*c));
+                return;
+        }
+        g_autofree char *list = g_strjoinv(", ", candidates);
+        emulator_fail(e, EMU_ERROR_NO_FREE_SLOT, "every hotplug slot of VM %s is in use (%s)",
+                      e->vm->name, list);
+}
+
+static void step_qom_list(Emulator *e, json_t *ret, const GError *error)
+{
+        if (error) {
+                emulator_fail(e, EMU_ERROR_QMP_UNAVAILABLE,
+                              "cannot list the devices of VM %s: %s", e->vm->name,
+                              error->message);
+                return;
+        }
+        g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func(g_free);
+        size_t i;
+        json_t *prop;
+        json_array_foreach (ret, i, prop) {
+                const char *type = json_string_value(json_object_get(prop, "type"));
+                const char *name = json_string_value(json_object_get(prop, "name"));
+                if (name && type && g_str_equal(type, "child<pcie-root-port>"))
+                        g_ptr_array_add(ports, g_strdup(name));
+        }
+        if (ports->len == 0) {
+                emulator_fail(e, EMU_ERROR_NO_FREE_SLOT,
+                              "VM %s has no pcie-root-port to hot-plug into (start QEMU with "
+                              "-device pcie-root-port,id=rp1,chassis=1,slot=1)",
+                              e->vm->name);
+                return;
+        }
+        g_ptr_array_sort(ports, slot_cmp);
+        g_ptr_array_add(ports, NULL);
+        e->slot_candidates = (char **)g_ptr_array_free(g_steal_pointer(&ports), FALSE);
+        emulator_vm_execute(e, "query-pci", NULL, step_query_pci);
+}
+
+void emulator_find_slot(Emulator *e)
+{
+        e->slot_search = true;
+        emulator_vm_execute(e, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"),
+                            step_qom_list);
+}
+
+void emulator_release_slot(Emulator *e)
+{
+        if (e->slot)
+                g_hash_table_remove(e->vm->reserved, e->slot);
+}
+
+/* ---- plugging ----------------------------------------------------------- */
+
+static void step_chardev_add(Emulator *e, json_t *ret, const GError *error)
+{
+        if (error) {
+                emulator_fail(e, EMU_ERROR_HOTPLUG_FAILED, "chardev-add on VM %s failed: %s",
+                              e->vm->name, error->message);
+                return;
+        }
+        e->chardev_added = true;
+}
+
+void emulator_add_chardev(Emulator *e)
+{
+        /* reconnect=1: QEMU reattaches by itself when a restarted emulator serves again. */
+        json_t *args = json_pack("{s:s, s:{s:s, s:{s:{s:s, s:{s:s}}, s:b, s:i}}}", "id",
+                                 e->chardev_id, "backend", "type", "socket", "data", "addr",
+                                 "type", "unix", "data", "path", e->socket_path, "server", 0,
+                                 "reconnect", 1);
+        emulator_vm_execute(e, "chardev-add", args, step_chardev_add);
+}
+
+static void step_device_add(Emulator *e, json_t *ret, const GError *error)
+{
+        if (error) {
+                emulator_fail(e, EMU_ERROR_HOTPLUG_FAILED, "device_add %s on VM %s failed: %s",
+                              e->kind->driver, e->vm->name, error->message);
+                return;
+        }
+        e->device_added = true;
+}
+
+void emulator_add_device(Emulator *e)
+{
+        json_t *args = json_deep_copy(e->plan->device_args);
+        json_object_set_new(args, "id", json_string(e->qdev_id));
+        json_object_set_new(args, "bus", json_string(e->slot));
+        json_object_set_new(args, e->kind->chardev_property, json_string(e->chardev_id));
+        emulator_vm_execute(e, "device_add", args, step_device_add);
+}
+
+/* ---- unplugging --------------------------------------------------------- */
+
+static gboolean on_unplug_timeout(gpointer userdata)
+{
+        Emulator *e = userdata;
+        e->timer = 0;
+        e->unplug_waiting = false;
+        g_autofree char *msg = g_strdup_printf(
+                "the guest did not release device %s within %u ms; it stays in QEMU as it is",
+                e->qdev_id, e->m->cfg->unplug_timeout_ms);
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        emu_warn(&ctx, "%s", msg);
+        emulator_set_reason(e, msg);
+        if (e->m->shutting_down || e->failure) {
+                /* Nothing more we can undo in QEMU; stop the process all the same. */
+                e->device_added = e->chardev_added = false;
+                emulator_advance(e);
+                return G_SOURCE_REMOVE;
+        }
+        emulator_finish_kill(e, EMU_ERROR_TIMEOUT, msg);
+        return G_SOURCE_REMOVE;
+}
+
+static void step_device_del(Emulator *e, json_t *ret, const GError *error)
+{
+        if (error && g_error_matches(error, EMU_QMP_ERROR, EMU_QMP_ERROR_DEVICE_NOT_FOUND)) {
+                e->device_added = false;
+                return;
+        }
+        if (error) {
+                g_autofree char *msg = g_strdup_printf("device_del %s failed: %s", e->qdev_id,
+                                                       error->message);
+                EmuLogCtx ctx = emulator_log_ctx(e);
+                emu_warn(&ctx, "%s", msg);
+                emulator_set_reason(e, msg);
+                if (e->m->shutting_down || e->failure) {
+                        e->device_added = e->chardev_added = false;
+                        return;
+                }
+                emulator_finish_kill(e, EMU_ERROR_HOTPLUG_FAILED, msg);
+                return;
+        }
+        if (!e->device_added)
+                return; /* DEVICE_DELETED came before the reply */
+        e->unplug_waiting = true;
+        emulator_clear_timer(e);
+        e->timer = g_timeout_add(e->m->cfg->unplug_timeout_ms, on_unplug_timeout, e);
+}
+
+void emulator_del_device(Emulator *e)
+{
+        emulator_vm_execute(e, "device_del", json_pack("{s:s}", "id", e->qdev_id),
+                            step_device_del);
+}
+
+static void step_chardev_remove(Emulator *e, json_t *ret, const GError *error)
+{
+        if (error) {
+                EmuLogCtx ctx = emulator_log_ctx(e);
+                emu_warn(&ctx, "chardev-remove %s failed: %s", e->chardev_id, error->message);
+        }
+        e->chardev_added = false;
+}
+
+void emulator_remove_chardev(Emulator *e)
+{
+        emulator_vm_execute(e, "chardev-remove", json_pack("{s:s}", "id", e->chardev_id),
+                            step_chardev_remove);
+}
+
+/* ---- probing (adoption) ------------------------------------------------- */
+
+static void step_probe_chardev(Emulator *e, json_t *ret, const GError *error)
+{
+        e->chardev_added = false;
+        size_t i;
+        json_t *c;
+        json_array_foreach (ret, i, c) {
+                const char *label = json_string_value(json_object_get(c, "label"));
+                if (label && g_str_equal(label, e->chardev_id))
+                        e->chardev_added = true;
+        }
+        emulator_probed(e);
+}
+
+static void step_probe_device(Emulator *e, json_t *ret, const GError *error)
+{
+        e->device_added = false;
+        size_t i;
+        json_t *prop;
+        json_array_foreach (ret, i, prop) {
+                const char *name = json_string_value(json_object_get(prop, "name"));
+                if (name && g_str_equal(name, e->qdev_id))
+                        e->device_added = true;
+        }
+        emulator_vm_execute(e, "query-chardev", NULL, step_probe_chardev);
+}
+
+void emulator_probe_device(Emulator *e)
+{
+        emulator_vm_execute(e, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"),
+                            step_probe_device);
+}

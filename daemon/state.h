@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+#include "manager.h"
+
+/*
+ * The state file, <runtime>/state.jsonl: what a restarted emud needs to take
+ * over, one JSON object a line (VMs first, then emulators). One object a
+ * line means a damaged line costs that entry only. It is rewritten
+ * atomically (temporary file, fsync, rename, fsync of the directory) after
+ * every change that alters its content.
+ */
+typedef struct {
+        char *name;
+        char *qmp;
+} StateVm;
+
+typedef struct {
+        char *id;
+        char *vm;
+        char *kind;
+        GHashTable *options;    /* name → value, as rendered into the plan */
+        char *restart;
+        pid_t pid;
+        guint64 start_time;
+        char *state;
+        char *slot;
+        unsigned restarts;
+} StateEmulator;
+
+typedef struct {
+        GPtrArray *vms;         /* StateVm */
+        GPtrArray *emulators;   /* StateEmulator */
+        GPtrArray *problems;    /* char*: lines that could not be used, and why */
+} StateSnapshot;
+
+/* Write the file if its content changed. Logs (once) and returns -errno on failure. */
+int state_save(Manager *m);
+
+/* Read the file; a missing file is an empty snapshot. Never NULL. */
+StateSnapshot *state_load(const char *path);
+void state_snapshot_free(StateSnapshot *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StateSnapshot, state_snapshot_free)
+
+char *state_path(const Manager *m);
