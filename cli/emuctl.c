@@ -363,6 +363,14 @@ static int print_status(Ctl *c, const char *id)
                         uint32_t u;
                         r = sd_bus_message_read(reply, "u", &u);
                         json_object_set_new(obj, key, json_integer(u));
+                } else if (r >= 0 && g_str_equal(type, "i")) {
+                        int32_t i;
+                        r = sd_bus_message_read(reply, "i", &i);
+                        json_object_set_new(obj, key, json_integer(i));
+                } else if (r >= 0 && g_str_equal(type, "b")) {
+                        int b;
+                        r = sd_bus_message_read(reply, "b", &b);
+                        json_object_set_new(obj, key, json_boolean(b));
                 } else if (r >= 0) {
                         r = sd_bus_message_skip(reply, type);
                 }
