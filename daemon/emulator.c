@@ -26,6 +26,7 @@
 #include "emu-error.h"
 #include "emu-util.h"
 #include "emulator-internal.h"
+#include "scope.h"
 
 const char *emu_state_name(EmuState s)
 {
@@ -282,6 +283,7 @@ static bool launch(Emulator *e, GError **error)
                 return false;
         }
         e->term_sent = false;
+        scope_attach(e->m, e);
         emulator_connect_monitor(e, emu_steal_fd(&mon));
         emulator_clear_timer(e);
         e->timer = g_timeout_add(e->m->cfg->ready_timeout_ms, on_ready_timeout, e);

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * scope: one transient systemd scope per emulator.
+ *
+ * Emulators belong to their VMs, not to emud: a `systemctl restart emud`
+ * must leave them running so that the new emud can adopt them. Processes
+ * in emud.service's cgroup would be killed with it (unless KillMode=process,
+ * which the unit also sets as a second line of defence), so each emulator
+ * is moved into a scope with StartTransientUnit right after it starts.
+ */
+#include <systemd/sd-daemon.h>
+
+#include "emu-cleanup.h"
+#include "emu-log.h"
+#include "scope.h"
+
+static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        char *what = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        if (e)
+                emu_warn(NULL, "%s: cannot move it into a systemd scope (%s); it will stop "
+                         "with emud's service",
+                         what, e->message ? e->message : e->name);
+        g_free(what);
+        return 0;
+}
+
+void scope_attach(Manager *m, Emulator *e)
+{
+        if (!m->bus || sd_booted() <= 0 || e->proc.pid <= 0)
+                return;
+        g_autofree char *unit = g_strdup_printf("emud-%s-%s.scope", e->vm->name, e->id);
+        g_autofree char *desc = g_strdup_printf("emud emulator %s (%s) of VM %s", e->id,
+                                                e->kind->name, e->vm->name);
+        g_autoptr(sd_bus_message) msg = NULL;
+        int r = sd_bus_message_new_method_call(m->bus, &msg, "org.freedesktop.systemd1",
+                                               "/org/freedesktop/systemd1",
+                                               "org.freedesktop.systemd1.Manager",
+                                               "StartTransientUnit");
+        if (r >= 0)
+                r = sd_bus_message_append(msg, "ss", unit, "fail");
+        if (r >= 0)
+                r = sd_bus_message_append(msg, "a(sv)", 3, "PIDs", "au", 1,
+                                          (uint32_t)e->proc.pid, "Description", "s", desc,
+                                          "CollectMode", "s", "inactive-or-failed");
+        if (r >= 0)
+                r = sd_bus_message_append(msg, "a(sa(sv))", 0);
+        if (r >= 0)
+                r = sd_bus_call_async(m->bus, NULL, msg, on_reply, g_strdup(e->id), 0);
+        if (r < 0) {
+                EmuLogCtx ctx = { .vm = e->vm->name, .emulator = e->id };
+                emu_warn(&ctx, "cannot ask systemd for a scope: %s", g_strerror(-r));
+        }
+}
