@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emudtest as t  # noqa: E402
 
-CYCLES = 20
+# tests/soak/adopt-soak.sh runs the same test with many more cycles.
+CYCLES = int(os.environ.get("EMUD_ADOPT_CYCLES", "20"))
 
 
 def listing(emud):

@@ -77,6 +77,12 @@ def test(steps):
             assert list(emud.runtime_dir.rglob("*.sock")) == []
             assert listing(emud) == []
 
+        with steps.step("WATCHDOG=1 from the main loop when the service manager asks"):
+            emud.stop()
+            emud = t.Emud(wd, bus, env={"WATCHDOG_USEC": "200000"})
+            emud.wait_notify("WATCHDOG=1", timeout=10)
+            emud.wait_notify("WATCHDOG=1", timeout=10)
+
         with steps.step("shutdown --stop-emulators unplugs everything and exits"):
             emud.emuctl("spawn", "vm1", "vhost-user-blk", "disk1", f"image={img}", check=True)
             [e] = listing(emud)
