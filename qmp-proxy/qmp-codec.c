@@ -60,7 +60,7 @@ static bool is_blank(const char *s, size_t n)
         return true;
 }
 
-int emu_qmp_decoder_next(EmuQmpDecoder *d, json_t **ret_msg, char **ret_error)
+int emu_qmp_decoder_next_value(EmuQmpDecoder *d, json_t **ret_value, char **ret_error)
 {
         for (;;) {
                 if (d->report_oversize) {
@@ -95,19 +95,32 @@ int emu_qmp_decoder_next(EmuQmpDecoder *d, json_t **ret_msg, char **ret_error)
                 }
 
                 json_error_t jerr;
-                json_t *msg = json_loadb(data, line_len, JSON_DECODE_ANY, &jerr);
+                json_t *value = json_loadb(data, line_len, JSON_DECODE_ANY, &jerr);
                 g_byte_array_remove_range(d->buf, 0, line_len + 1);
-                if (!msg || !json_is_object(msg)) {
+                if (!value) {
                         if (ret_error)
-                                *ret_error = msg ? g_strdup("message is not a JSON object")
-                                                 : g_strdup_printf("malformed JSON: %s",
-                                                                   jerr.text);
-                        json_decref(msg);
+                                *ret_error = g_strdup_printf("malformed JSON: %s", jerr.text);
                         return -EBADMSG;
                 }
-                *ret_msg = msg;
+                *ret_value = value;
                 return 1;
         }
+}
+
+int emu_qmp_decoder_next(EmuQmpDecoder *d, json_t **ret_msg, char **ret_error)
+{
+        json_t *msg = NULL;
+        int r = emu_qmp_decoder_next_value(d, &msg, ret_error);
+        if (r <= 0)
+                return r;
+        if (!json_is_object(msg)) {
+                if (ret_error)
+                        *ret_error = g_strdup("message is not a JSON object");
+                json_decref(msg);
+                return -EBADMSG;
+        }
+        *ret_msg = msg;
+        return 1;
 }
 
 char *emu_qmp_encode(const json_t *msg, size_t *ret_len)

@@ -28,6 +28,13 @@ void emu_qmp_decoder_feed(EmuQmpDecoder *d, const void *buf, size_t len);
  */
 int emu_qmp_decoder_next(EmuQmpDecoder *d, json_t **ret_msg, char **ret_error);
 
+/*
+ * Like emu_qmp_decoder_next(), but any JSON value is a message: the QMP
+ * proxy answers a non-object line with QEMU's own error rather than
+ * treating it as malformed.
+ */
+int emu_qmp_decoder_next_value(EmuQmpDecoder *d, json_t **ret_value, char **ret_error);
+
 /* Bytes currently buffered; for tests and caps. */
 size_t emu_qmp_decoder_pending(const EmuQmpDecoder *d);
 

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bench-qmp-proxy: what the QMP proxy costs, against QEMU directly, in one
+ * run on one QEMU (DESIGN.md: always against a baseline measured alongside).
+ *
+ * One paused QEMU gets 9 monitors: 8 for direct clients and one for the
+ * proxy, which runs in-process on a GLib main loop in its own thread (as in
+ * emud). Printed: query-status round-trip p50/p99 direct vs proxied,
+ * commands/s with 1 and 8 synchronous clients direct vs proxied, and the
+ * latency from QEMU's event timestamp to arrival at 16 proxied clients
+ * (and at one direct client), with the targets from issue #3.
+ *
+ *   bench-qmp-proxy [--rounds N]     (QEMU from $EMUD_QEMU or PATH)
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "emu-util.h"
+#include "proxy.h"
+#include "qmp-client.h"
+
+#define DIRECT_MONITORS 8
+#define FANOUT_CLIENTS 16
+
+typedef struct {
+        int fd;
+        char buf[1 << 16];
+        size_t len;
+} Conn;
+
+static double now_us(void)
+{
+        return (double)g_get_monotonic_time();
+}
+
+static void die(const char *what)
+{
+        fprintf(stderr, "bench-qmp-proxy: %s: %s\n", what, g_strerror(errno));
+        exit(1);
+}
+
+/* Next line (NUL-terminated, in c->buf's scratch); blocking. */
+static char *read_line(Conn *c, char *out, size_t outlen)
+{
+        for (;;) {
+                char *nl = memchr(c->buf, '\n', c->len);
+                if (nl) {
+                        size_t n = (size_t)(nl - c->buf) + 1;
+                        size_t copy = n < outlen ? n : outlen - 1;
+                        memcpy(out, c->buf, copy);
+                        out[copy] = 0;
+                        memmove(c->buf, c->buf + n, c->len - n);
+                        c->len -= n;
+                        return out;
+                }
+                if (c->len == sizeof(c->buf))
+                        c->len = 0; /* a line longer than we care for */
+                ssize_t r = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+                if (r <= 0)
+                        die("read");
+                c->len += (size_t)r;
+        }
+}
+
+static void write_all(int fd, const char *s)
+{
+        size_t len = strlen(s);
+        while (len) {
+                ssize_t n = write(fd, s, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        die("write");
+                s += n;
+                len -= (size_t)n;
+        }
+}
+
+static void conn_open(Conn *c, const char *path)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+        for (int i = 0; i < 500; i++) {
+                c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                        break;
+                close(c->fd);
+                c->fd = -1;
+                g_usleep(10000);
+        }
+        if (c->fd < 0)
+                die(path);
+        c->len = 0;
+        char line[4096];
+        read_line(c, line, sizeof(line)); /* greeting */
+        write_all(c->fd, "{\"execute\":\"qmp_capabilities\"}\n");
+        read_line(c, line, sizeof(line));
+}
+
+/* One synchronous command; events that come first are skipped. */
+static void roundtrip(Conn *c, const char *cmd)
+{
+        char line[8192];
+        write_all(c->fd, cmd);
+        do
+                read_line(c, line, sizeof(line));
+        while (strstr(line, "\"event\""));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+        qsort(v, n, sizeof(double), cmp_double);
+        size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+        return v[i];
+}
+
+static void latency(Conn *c, unsigned rounds, double *ret_p50, double *ret_p99)
+{
+        static const char cmd[] = "{\"execute\":\"query-status\",\"id\":1}\n";
+        for (unsigned i = 0; i < rounds / 10; i++)
+                roundtrip(c, cmd);
+        double *v = g_new(double, rounds);
+        for (unsigned i = 0; i < rounds; i++) {
+                double t0 = now_us();
+                roundtrip(c, cmd);
+                v[i] = now_us() - t0;
+        }
+        *ret_p50 = pct(v, rounds, 50);
+        *ret_p99 = pct(v, rounds, 99);
+        g_free(v);
+}
+
+typedef struct {
+        Conn *conn;
+        unsigned rounds;
+} Worker;
+
+static void *worker(void *arg)
+{
+        Worker *w = arg;
+        for (unsigned i = 0; i < w->rounds; i++)
+                roundtrip(w->conn, "{\"execute\":\"query-status\",\"id\":\"w\"}\n");
+        return NULL;
+}
+
+static double throughput(Conn *conns, unsigned n, unsigned rounds)
+{
+        pthread_t th[DIRECT_MONITORS];
+        Worker w[DIRECT_MONITORS];
+        double t0 = now_us();
+        for (unsigned i = 0; i < n; i++) {
+                w[i] = (Worker){ .conn = &conns[i], .rounds = rounds };
+                pthread_create(&th[i], NULL, worker, &w[i]);
+        }
+        for (unsigned i = 0; i < n; i++)
+                pthread_join(th[i], NULL);
+        return (double)n * rounds / ((now_us() - t0) / 1e6);
+}
+
+/* Arrival minus QEMU's timestamp for every event on every connection in fds. */
+static void fanout(Conn *driver, Conn *watch, unsigned n_watch, unsigned events,
+                   GArray *direct, GArray *proxied)
+{
+        for (unsigned e = 0; e < events; e++) {
+                roundtrip(driver, e % 2 ? "{\"execute\":\"stop\"}\n" : "{\"execute\":\"cont\"}\n");
+                for (unsigned i = 0; i < n_watch; i++) {
+                        char line[4096];
+                        read_line(&watch[i], line, sizeof(line));
+                        double arrived = (double)g_get_real_time();
+                        g_autoptr(json_t) ev = json_loads(line, 0, NULL);
+                        json_t *ts = json_object_get(ev, "timestamp");
+                        double sent = (double)json_integer_value(json_object_get(ts, "seconds")) *
+                                              1e6 +
+                                      (double)json_integer_value(json_object_get(ts, "microseconds"));
+                        double d = arrived - sent;
+                        g_array_append_val(i == 0 ? direct : proxied, d);
+                }
+        }
+}
+
+static gpointer loop_thread(gpointer loop)
+{
+        g_main_loop_run(loop);
+        return NULL;
+}
+
+static void verdict(const char *what, double value, const char *op, double target)
+{
+        bool ok = strcmp(op, "<=") == 0 ? value <= target : value >= target;
+        printf("  %-44s %10.2f   target %s %-8.2f %s\n", what, value, op, target,
+               ok ? "ok" : "MISSED");
+}
+
+int main(int argc, char **argv)
+{
+        unsigned rounds = argc > 2 && strcmp(argv[1], "--rounds") == 0 ? (unsigned)atoi(argv[2])
+                                                                        : 20000;
+        const char *qemu = g_getenv("EMUD_QEMU") ? g_getenv("EMUD_QEMU") : "qemu-system-x86_64";
+        g_autofree char *dir = g_dir_make_tmp("bench-qmp-proxy-XXXXXX", NULL);
+        g_autoptr(GPtrArray) av = g_ptr_array_new_with_free_func(g_free);
+        const char *fixed[] = { qemu, "-M", "q35", "-nodefaults", "-no-user-config", "-display",
+                                "none", "-accel", "tcg", "-m", "128M", "-S" };
+        for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
+                g_ptr_array_add(av, g_strdup(fixed[i]));
+        for (int i = 0; i <= DIRECT_MONITORS; i++) {
+                g_ptr_array_add(av, g_strdup("-qmp"));
+                g_ptr_array_add(av, g_strdup_printf("unix:%s/m%d.sock,server=on,wait=off", dir, i));
+        }
+        g_ptr_array_add(av, NULL);
+        GPid pid;
+        g_autoptr(GError) err = NULL;
+        if (!g_spawn_async(NULL, (char **)av->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &pid,
+                           &err)) {
+                fprintf(stderr, "bench-qmp-proxy: %s\n", err->message);
+                return 77;
+        }
+
+        /* The proxy, in-process, on monitor 8. */
+        g_autofree char *up_path = g_strdup_printf("%s/m%d.sock", dir, DIRECT_MONITORS);
+        g_autofree char *proxy_path = g_strdup_printf("%s/proxy.sock", dir);
+        int upfd = -1;
+        for (int i = 0; i < 500 && upfd < 0; i++) {
+                g_clear_error(&err);
+                upfd = emu_qmp_connect_unix(up_path, &err);
+                if (upfd < 0)
+                        g_usleep(10000);
+        }
+        if (upfd < 0) {
+                fprintf(stderr, "bench-qmp-proxy: %s\n", err->message);
+                return 1;
+        }
+        static const EmuQmpClientOps no_ops = { 0 };
+        EmuQmpClient *up = emu_qmp_client_new(upfd, "QEMU", 10000, &no_ops, NULL);
+        EmuQmpProxy *proxy = emu_qmp_proxy_new(up, proxy_path, NULL, &err);
+        if (!proxy) {
+                fprintf(stderr, "bench-qmp-proxy: %s\n", err->message);
+                return 1;
+        }
+        GMainLoop *loop = g_main_loop_new(NULL, FALSE);
+        GThread *th = g_thread_new("proxy", loop_thread, loop);
+
+        Conn *direct = g_new0(Conn, DIRECT_MONITORS);
+        Conn *proxied = g_new0(Conn, FANOUT_CLIENTS);
+        for (int i = 0; i < DIRECT_MONITORS; i++) {
+                g_autofree char *p = g_strdup_printf("%s/m%d.sock", dir, i);
+                conn_open(&direct[i], p);
+        }
+        for (int i = 0; i < FANOUT_CLIENTS; i++)
+                conn_open(&proxied[i], proxy_path);
+
+        double d50, d99, p50, p99;
+        latency(&direct[0], rounds, &d50, &d99);
+        latency(&proxied[0], rounds, &p50, &p99);
+        double d1 = throughput(direct, 1, rounds), p1 = throughput(proxied, 1, rounds);
+        double d8 = throughput(direct, 8, rounds / 4), p8 = throughput(proxied, 8, rounds / 4);
+
+        g_autoptr(GArray) ev_direct = g_array_new(FALSE, FALSE, sizeof(double));
+        g_autoptr(GArray) ev_proxied = g_array_new(FALSE, FALSE, sizeof(double));
+        Conn *watch = g_new0(Conn, FANOUT_CLIENTS + 1);
+        watch[0] = direct[1];
+        memcpy(watch + 1, proxied, sizeof(Conn) * FANOUT_CLIENTS);
+        fanout(&direct[0], watch, FANOUT_CLIENTS + 1, 400, ev_direct, ev_proxied);
+
+        printf("QMP proxy benchmark: QEMU %s, %u rounds, same QEMU for both paths\n", qemu,
+               rounds);
+        printf("  query-status round trip, direct       p50 %8.1f us   p99 %8.1f us\n", d50, d99);
+        printf("  query-status round trip, proxied      p50 %8.1f us   p99 %8.1f us\n", p50, p99);
+        printf("  commands/s, 1 client                  direct %9.0f   proxied %9.0f\n", d1, p1);
+        printf("  commands/s, 8 clients                 direct %9.0f   proxied %9.0f\n", d8, p8);
+        printf("  event latency (QEMU timestamp to arrival), 1 direct client: p50 %.1f us, "
+               "p99 %.1f us\n",
+               pct((double *)ev_direct->data, ev_direct->len, 50),
+               pct((double *)ev_direct->data, ev_direct->len, 99));
+        printf("  event latency, %d proxied clients:                p50 %.1f us, p99 %.1f us\n",
+               FANOUT_CLIENTS, pct((double *)ev_proxied->data, ev_proxied->len, 50),
+               pct((double *)ev_proxied->data, ev_proxied->len, 99));
+        printf("Targets (issue #3):\n");
+        verdict("added p50 (us)", p50 - d50, "<=", 20);
+        verdict("added p99 (us)", p99 - d99, "<=", 100);
+        verdict("throughput 1 client, proxied/direct", p1 / d1, ">=", 0.9);
+        verdict("throughput 8 clients, proxied/direct", p8 / d8, ">=", 0.9);
+
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        g_main_loop_quit(loop);
+        g_thread_join(th);
+        for (int i = 0; i < DIRECT_MONITORS; i++)
+                close(direct[i].fd);
+        for (int i = 0; i < FANOUT_CLIENTS; i++)
+                close(proxied[i].fd);
+        emu_qmp_proxy_free(proxy);
+        emu_qmp_client_free(up);
+        g_main_loop_unref(loop);
+        g_free(watch);
+        g_free(direct);
+        g_free(proxied);
+        for (int i = 0; i <= DIRECT_MONITORS; i++) {
+                g_autofree char *m = g_strdup_printf("%s/m%d.sock", dir, i);
+                unlink(m);
+        }
+        rmdir(dir);
+        return 0;
+}
