@@ -132,8 +132,34 @@ static int cmd_vm_add(Ctl *c, int argc, char **argv)
         if (!name || !qmp)
                 return usage_error("usage: emuctl vm-add NAME --qmp PATH");
         int r = call_strings(c, "AddVM", LONG_CALL_USEC, NULL, name, qmp);
-        if (r == EXIT_OK && !c->json)
-                printf("VM %s added (QMP %s)\n", name, qmp);
+        if (r != EXIT_OK)
+                return r;
+        g_autoptr(sd_bus_message) reply = NULL;
+        const char *proxy = NULL;
+        if (call_strings(c, "QmpSocket", 0, &reply, name, NULL) == EXIT_OK)
+                (void)sd_bus_message_read(reply, "s", &proxy);
+        if (c->json) {
+                g_autoptr(json_t) o = json_pack("{s:s, s:s, s:s?}", "name", name, "qmp", qmp,
+                                                "qmp-proxy", proxy);
+                json_dumpf(o, stdout, JSON_INDENT(2));
+                putchar('\n');
+        } else {
+                printf("VM %s added (QEMU's QMP %s)\n", name, qmp);
+                if (proxy)
+                        printf("QMP proxy for management tools: %s\n", proxy);
+        }
+        return EXIT_OK;
+}
+
+static int cmd_qmp_path(Ctl *c, int argc, char **argv)
+{
+        if (argc != 2)
+                return usage_error("usage: emuctl qmp-path VM");
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r = call_strings(c, "QmpSocket", 0, &reply, argv[1], NULL);
+        const char *path;
+        if (r == EXIT_OK && sd_bus_message_read(reply, "s", &path) > 0)
+                printf("%s\n", path);
         return r;
 }
 
@@ -443,6 +469,7 @@ static const Command commands[] = {
         { "vm-add", cmd_vm_add, "NAME --qmp PATH     register a running QEMU by its QMP socket" },
         { "vm-remove", cmd_vm_remove, "NAME            forget a VM that has no emulators" },
         { "vm-list", cmd_vm_list, "                  list registered VMs" },
+        { "qmp-path", cmd_qmp_path, "VM               print the VM's QMP proxy socket" },
         { "spawn", cmd_spawn, "VM KIND ID [KEY=VALUE...]  start an emulator and hot-plug it" },
         { "kill", cmd_kill, "ID                     unplug an emulator and stop it" },
         { "list", cmd_list, "                       list emulators" },

@@ -13,6 +13,7 @@
 #include "emu-cleanup.h"
 #include "emu-error.h"
 #include "emud-build.h"
+#include "qmp-service.h"
 
 typedef struct {
         sd_bus_message *call;
@@ -135,6 +136,26 @@ static int method_shutdown(sd_bus_message *msg, void *userdata, sd_bus_error *re
         return 1;
 }
 
+static int method_qmp_socket(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
+{
+        Manager *m = userdata;
+        const char *name;
+        int r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        Vm *vm = g_hash_table_lookup(m->vms, name);
+        if (!vm)
+                return sd_bus_error_setf(ret_error, emu_error_dbus_name(EMU_ERROR_UNKNOWN_VM),
+                                         "no VM named '%s'", name);
+        if (!vm->proxy)
+                return sd_bus_error_setf(ret_error,
+                                         emu_error_dbus_name(EMU_ERROR_QMP_UNAVAILABLE),
+                                         "VM %s has no QMP proxy socket (it is %s)", name,
+                                         vm_state_name(vm->state));
+        g_autofree char *path = qmp_service_socket_path(vm);
+        return sd_bus_reply_method_return(msg, "s", path);
+}
+
 static gint compare_emulators(gconstpointer a, gconstpointer b)
 {
         const Emulator *x = *(Emulator *const *)a, *y = *(Emulator *const *)b;
@@ -243,6 +264,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Kill", "s", SD_BUS_PARAM(id), "", , method_kill,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("QmpSocket", "s", SD_BUS_PARAM(vm), "s", SD_BUS_PARAM(path),
+                                 method_qmp_socket, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Shutdown", "b", SD_BUS_PARAM(stop_emulators), "", ,
                                  method_shutdown, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("List", "", , "a(ssssuu)", SD_BUS_PARAM(emulators),

@@ -5,6 +5,9 @@
  * Unknown keys are errors rather than warnings: a misspelt timeout that is
  * silently ignored is worse than a daemon that refuses to start.
  */
+#include <grp.h>
+#include <pwd.h>
+
 #include "config.h"
 #include "emud-build.h"
 #include "emu-error.h"
@@ -22,6 +25,11 @@ void emud_config_init(EmudConfig *c)
                 .restart_backoff_cap_ms = 10000,
                 .restart_limit_burst = 5,
                 .restart_limit_interval_ms = 60000,
+                .qmp_socket_mode = 0600,
+                .qmp_socket_uid = (uid_t)-1,
+                .qmp_socket_gid = (gid_t)-1,
+                .qmp_max_message = 1024 * 1024,
+                .qmp_max_in_flight = 32,
         };
 }
 
@@ -50,7 +58,30 @@ static const NumberKey number_keys[] = {
         { "restart-limit-burst", G_STRUCT_OFFSET(EmudConfig, restart_limit_burst), 1000 },
         { "restart-limit-interval-ms", G_STRUCT_OFFSET(EmudConfig, restart_limit_interval_ms),
           24 * MS_MAX },
+        { "qmp-max-message-bytes", G_STRUCT_OFFSET(EmudConfig, qmp_max_message),
+          256 * 1024 * 1024 },
+        { "qmp-max-in-flight", G_STRUCT_OFFSET(EmudConfig, qmp_max_in_flight), 4096 },
 };
+
+/* A user or group given by name or number. */
+static bool lookup_id(const char *value, bool group, guint32 *ret)
+{
+        guint64 n;
+        if (g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT32 - 1, &n, NULL)) {
+                *ret = (guint32)n;
+                return true;
+        }
+        if (group) {
+                struct group *g = getgrnam(value);
+                if (g)
+                        *ret = g->gr_gid;
+                return g != NULL;
+        }
+        struct passwd *pw = getpwnam(value);
+        if (pw)
+                *ret = pw->pw_uid;
+        return pw != NULL;
+}
 
 static bool load_key(EmudConfig *c, GKeyFile *kf, const char *path, const char *key,
                      GError **error)
@@ -72,6 +103,31 @@ static bool load_key(EmudConfig *c, GKeyFile *kf, const char *path, const char *
                 char **slot = g_str_equal(key, "runtime-dir") ? &c->runtime_dir : &c->kinds_dir;
                 g_free(*slot);
                 *slot = g_steal_pointer(&value);
+                return true;
+        }
+        if (g_str_equal(key, "qmp-socket-mode")) {
+                guint64 mode;
+                if (!g_ascii_string_to_unsigned(value, 8, 0, 0777, &mode, NULL)) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                                    "%s: qmp-socket-mode=%s must be an octal mode such as 0660",
+                                    path, value);
+                        return false;
+                }
+                c->qmp_socket_mode = (guint)mode;
+                return true;
+        }
+        if (g_str_equal(key, "qmp-socket-user") || g_str_equal(key, "qmp-socket-group")) {
+                bool group = g_str_equal(key, "qmp-socket-group");
+                guint32 id;
+                if (!lookup_id(value, group, &id)) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED, "%s: %s=%s: no such %s",
+                                    path, key, value, group ? "group" : "user");
+                        return false;
+                }
+                if (group)
+                        c->qmp_socket_gid = (gid_t)id;
+                else
+                        c->qmp_socket_uid = (uid_t)id;
                 return true;
         }
         if (g_str_equal(key, "give-up-action")) {

@@ -3,6 +3,7 @@
 
 #include <glib.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* emud's settings: built-in defaults, then emud.conf, then the command line. */
 typedef struct {
@@ -17,6 +18,11 @@ typedef struct {
         guint restart_limit_burst;       /* restarts allowed within ... */
         guint restart_limit_interval_ms; /* ... this window, then give up */
         bool give_up_unplug;             /* unplug a given-up emulator (else leave it) */
+        guint qmp_socket_mode;           /* the VM's QMP proxy socket */
+        uid_t qmp_socket_uid;            /* (uid_t)-1: emud's */
+        gid_t qmp_socket_gid;
+        guint qmp_max_message;           /* bytes per client message */
+        guint qmp_max_in_flight;         /* commands per client awaiting a reply */
 } EmudConfig;
 
 void emud_config_init(EmudConfig *c);

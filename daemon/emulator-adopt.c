@@ -114,13 +114,16 @@ static void remove_stale(Manager *m)
                 g_autoptr(GDir) inner = g_dir_open(dir, 0, NULL);
                 const char *f;
                 while (inner && (f = g_dir_read_name(inner))) {
+                        /* <id>.vu.sock, <id>.qmp.sock; ids have no dots. */
                         g_autofree char *id = g_strdup(f);
-                        char *dot = strrchr(id, '.');
+                        char *dot = strchr(id, '.');
                         if (dot)
                                 *dot = '\0';
                         Emulator *e = g_hash_table_lookup(m->emulators, id);
                         if (known_vm && e && g_str_equal(e->vm->name, name))
                                 continue;
+                        if (known_vm && g_str_equal(f, "qmp.sock"))
+                                continue; /* the proxy binds it again on connect */
                         g_autofree char *path = g_build_filename(dir, f, NULL);
                         emu_warn(NULL, "removing stale %s", path);
                         g_unlink(path);

@@ -26,6 +26,7 @@
 #include "emu-error.h"
 #include "emu-util.h"
 #include "emulator-internal.h"
+#include "qmp-service.h"
 #include "scope.h"
 
 const char *emu_state_name(EmuState s)
@@ -219,8 +220,14 @@ static void emu_qmp_closed(EmuQmpClient *c, const GError *reason, void *userdata
         emu_debug(&ctx, "QMP monitor closed: %s", reason ? reason->message : "");
 }
 
+static void emu_qmp_event(EmuQmpClient *c, const char *name, json_t *data, void *userdata)
+{
+        qmp_service_emulator_event(userdata, name, data);
+}
+
 static const EmuQmpClientOps emu_qmp_ops = {
         .ready = emu_qmp_ready,
+        .event = emu_qmp_event,
         .closed = emu_qmp_closed,
 };
 
@@ -302,8 +309,9 @@ static void give_up(Emulator *e, const char *msg)
         EmuLogCtx ctx = emulator_log_ctx(e);
         emu_warn(&ctx, "%s", msg);
         emulator_clear_timer(e);
-        emulator_set_reason(e, msg);
+        /* The state first, so that nobody sees the reason with a stale state. */
         emulator_set_state(e, EMU_STATE_FAILED);
+        emulator_set_reason(e, msg);
         if (e->m->cfg->give_up_unplug) {
                 emu_info(&ctx, "unplugging its device (give-up-action=unplug)");
                 e->kill_requested = true;
@@ -345,9 +353,9 @@ void emulator_crashed(Emulator *e, const EmuExit *ex)
         g_autofree char *msg = exit_message(e, ex);
         EmuLogCtx ctx = emulator_log_ctx(e);
         emu_warn(&ctx, "%s", msg);
-        emulator_set_reason(e, msg);
         if (!wants_restart(e, ex)) {
                 emulator_set_state(e, EMU_STATE_FAILED);
+                emulator_set_reason(e, msg);
                 return;
         }
 
@@ -375,6 +383,7 @@ void emulator_crashed(Emulator *e, const EmuExit *ex)
         emu_info(&ctx, "restarting in %" G_GUINT64_FORMAT " ms (attempt %u of %u in the window)",
                  delay, keep + 1, cfg->restart_limit_burst);
         emulator_set_state(e, EMU_STATE_RESTARTING);
+        emulator_set_reason(e, msg);
         emulator_clear_timer(e);
         e->timer = g_timeout_add((guint)delay, on_restart_timer, e);
 }
@@ -515,14 +524,16 @@ Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, 
         e->id = g_strdup(id);
         e->qdev_id = g_strdup_printf("emud-%s", id);
         e->chardev_id = g_strdup_printf("emud-%s-chr", id);
-        g_autofree char *sock = g_strdup_printf("%s.sock", id);
-        g_autofree char *mon = g_strdup_printf("%s.qmp", id);
+        /* Two dots: never the VM's own qmp.sock, whatever the id. */
+        g_autofree char *sock = g_strdup_printf("%s.vu.sock", id);
+        g_autofree char *mon = g_strdup_printf("%s.qmp.sock", id);
         e->socket_path = g_build_filename(vm->dir, sock, NULL);
         e->monitor_path = g_build_filename(vm->dir, mon, NULL);
         e->object_path = g_strdup_printf("/org/emud/emulator/%s", id);
         e->state = EMU_STATE_STARTING;
         e->listen_fd = -1;
         e->restart_times = g_array_new(FALSE, FALSE, sizeof(gint64));
+        e->event_state = -1;
         emu_proc_init(&e->proc, &proc_ops, e);
         g_hash_table_insert(m->emulators, e->id, e);
         return e;

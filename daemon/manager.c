@@ -14,6 +14,7 @@
 
 #include "bus-service.h"
 #include "emulator-internal.h"
+#include "qmp-service.h"
 #include "state.h"
 #include "emu-error.h"
 #include "emu-id.h"
@@ -36,6 +37,7 @@ static void vm_free(Vm *vm)
 {
         if (!vm)
                 return;
+        qmp_service_stop(vm);
         emu_qmp_client_free(vm->qmp);
         if (vm->reserved)
                 g_hash_table_unref(vm->reserved);
@@ -65,6 +67,9 @@ static void vm_on_ready(EmuQmpClient *c, json_t *greeting, void *userdata)
         EmuLogCtx ctx = { .vm = vm->name };
         vm->state = VM_CONNECTED;
         emu_info(&ctx, "connected to QEMU's QMP at %s", vm->qmp_path);
+        g_autoptr(GError) err = NULL;
+        if (!qmp_service_start(vm, &err))
+                emu_warn(&ctx, "no QMP proxy socket: %s", err->message);
         state_save(vm->m);
         DoneFunc done = g_steal_pointer(&vm->add_done);
         if (done)
@@ -400,6 +405,7 @@ static void notify_status(Manager *m)
 void manager_emulator_changed(Manager *m, Emulator *e)
 {
         bus_emulator_changed(m, e);
+        qmp_service_emulator_state(e);
         notify_status(m);
         state_save(m);
 }

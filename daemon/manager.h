@@ -35,6 +35,7 @@ struct Vm {
         char *dir;              /* <runtime>/vm/<name> */
         VmState state;
         EmuQmpClient *qmp;
+        struct EmuQmpProxy *proxy;  /* <dir>/qmp.sock, while the VM is registered */
         GHashTable *reserved;   /* slots chosen by spawns that are not plugged yet */
         bool adopting;          /* re-connecting after an emud restart */
         DoneFunc add_done;      /* pending AddVM */
@@ -102,6 +103,8 @@ struct Emulator {
         DoneFunc kill_done;
         void *kill_userdata;
         sd_bus_slot *bus_slot;
+        int event_state;        /* last state sent as __org.emud_EMULATOR_STATE */
+        pid_t event_pid;
 };
 
 struct Manager {

@@ -166,7 +166,7 @@ def test(steps):
                                             "PATH": os.environ["PATH"]},
                                        capture_output=True, text=True, timeout=30)
                 assert r.returncode == 1 and "another emud" in r.stderr, r
-                assert (emud.runtime_dir / "vm" / "vm1" / "d0.sock").is_socket()
+                assert (emud.runtime_dir / "vm" / "vm1" / "d0.vu.sock").is_socket()
                 r = t.emuctl(bus, "--json", "status", "d0", check=True)
                 assert json.loads(r.stdout)["State"] == "plugged"
 

@@ -61,7 +61,7 @@ def test(steps):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             assert cmdline[0] == b"/usr/bin/qemu-storage-daemon", cmdline
             assert "emud-disk0" in peripherals(vm), peripherals(vm)
-            sock = emud.runtime_dir / "vm" / "vm1" / "disk0.sock"
+            sock = emud.runtime_dir / "vm" / "vm1" / "disk0.vu.sock"
             assert sock.is_socket(), f"{sock} missing"
 
         with steps.step("the emulator gets only its fds and a clean environment"):
