@@ -178,9 +178,11 @@ static void proc_exited(void *userdata, const EmuExit *ex)
                 emulator_set_reason(e, msg);
                 break;
         }
-        default:
-                emulator_fail(e, EMU_ERROR_SPAWN_FAILED, "%s", exit_message(e, ex));
+        default: {
+                g_autofree char *msg = exit_message(e, ex);
+                emulator_fail(e, EMU_ERROR_SPAWN_FAILED, "%s", msg);
                 break;
+        }
         }
         manager_emulator_changed(e->m, e);
         emulator_advance(e);
