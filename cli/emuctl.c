@@ -204,27 +204,30 @@ static int cmd_spawn(Ctl *c, int argc, char **argv)
         for (int i = 1; i < argc; i++) {
                 if (g_str_has_prefix(argv[i], "--restart="))
                         g_ptr_array_add(rest, g_strconcat("restart=", argv[i] + 10, NULL));
+                else if (g_str_has_prefix(argv[i], "--seccomp="))
+                        g_ptr_array_add(rest, g_strconcat("seccomp=", argv[i] + 10, NULL));
                 else if (argv[i][0] == '-' && argv[i][1] == '-')
                         return usage_error("spawn: unknown option '%s'", argv[i]);
                 else
                         g_ptr_array_add(rest, g_strdup(argv[i]));
         }
         if (rest->len < 3)
-                return usage_error("usage: emuctl spawn [--restart=POLICY] VM KIND ID "
-                                   "[KEY=VALUE...]");
+                return usage_error("usage: emuctl spawn [--restart=POLICY] [--seccomp=MODE] VM "
+                                   "KIND ID [KEY=VALUE...]");
         /* Positional first, options after: move restart= behind the three names. */
         g_autoptr(GPtrArray) names = g_ptr_array_new();
         g_autoptr(GPtrArray) opts = g_ptr_array_new();
         for (guint i = 0; i < rest->len; i++) {
                 char *a = g_ptr_array_index(rest, i);
-                if (names->len < 3 && !g_str_has_prefix(a, "restart="))
+                if (names->len < 3 && !g_str_has_prefix(a, "restart=") &&
+                    !g_str_has_prefix(a, "seccomp="))
                         g_ptr_array_add(names, a);
                 else
                         g_ptr_array_add(opts, a);
         }
         if (names->len < 3)
-                return usage_error("usage: emuctl spawn [--restart=POLICY] VM KIND ID "
-                                   "[KEY=VALUE...]");
+                return usage_error("usage: emuctl spawn [--restart=POLICY] [--seccomp=MODE] VM "
+                                   "KIND ID [KEY=VALUE...]");
         for (guint i = 0; i < opts->len; i++) {
                 const char *o = g_ptr_array_index(opts, i);
                 if (!strchr(o, '=') || o[0] == '=')
@@ -418,13 +421,14 @@ static int print_status(Ctl *c, const char *id)
                                              "State",  "Pid",      "Restarts",
                                              "RestartPolicy",      "Device",
                                              "Slot",   "Socket",   "LastExit",
+                                             "SeccompMode",        "SeccompReport",
                                              "Reason" };
         for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
                 json_t *v = json_object_get(obj, order[i]);
                 if (json_is_string(v) && json_string_length(v) > 0)
-                        printf("%9s: %s\n", order[i], json_string_value(v));
+                        printf("%14s: %s\n", order[i], json_string_value(v));
                 else if (json_is_integer(v))
-                        printf("%9s: %" JSON_INTEGER_FORMAT "\n", order[i],
+                        printf("%14s: %" JSON_INTEGER_FORMAT "\n", order[i],
                                json_integer_value(v));
         }
         return EXIT_OK;
@@ -452,6 +456,18 @@ static int cmd_shutdown(Ctl *c, int argc, char **argv)
         return r;
 }
 
+static int cmd_policy(Ctl *c, int argc, char **argv)
+{
+        if (argc != 3 || !g_str_equal(argv[1], "dump"))
+                return usage_error("usage: emuctl policy dump ID");
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r = call_strings(c, "PolicyDump", 0, &reply, argv[2], NULL);
+        const char *text;
+        if (r == EXIT_OK && sd_bus_message_read(reply, "s", &text) > 0)
+                fputs(text, stdout);
+        return r;
+}
+
 static int cmd_status(Ctl *c, int argc, char **argv)
 {
         if (argc != 2)
@@ -470,7 +486,10 @@ static const Command commands[] = {
         { "vm-remove", cmd_vm_remove, "NAME            forget a VM that has no emulators" },
         { "vm-list", cmd_vm_list, "                  list registered VMs" },
         { "qmp-path", cmd_qmp_path, "VM               print the VM's QMP proxy socket" },
-        { "spawn", cmd_spawn, "VM KIND ID [KEY=VALUE...]  start an emulator and hot-plug it" },
+        { "spawn", cmd_spawn,
+          "[--restart=no|on-failure|always] [--seccomp=enforce|log|learn]\n"
+          "             VM KIND ID [KEY=VALUE...]  start an emulator and hot-plug it" },
+        { "policy", cmd_policy, "dump ID           print the policy learned in learn mode" },
         { "kill", cmd_kill, "ID                     unplug an emulator and stop it" },
         { "list", cmd_list, "                       list emulators" },
         { "status", cmd_status, "ID                   show one emulator" },

@@ -8,11 +8,13 @@
  * a client's reply says what really happened.
  */
 #include <errno.h>
+#include <systemd/sd-daemon.h>
 
 #include "bus-service.h"
 #include "emu-cleanup.h"
 #include "emu-error.h"
 #include "emud-build.h"
+#include "confine.h"
 #include "qmp-service.h"
 
 typedef struct {
@@ -130,6 +132,7 @@ static int method_shutdown(sd_bus_message *msg, void *userdata, sd_bus_error *re
                 return sd_bus_error_setf(ret_error, emu_error_dbus_name(EMU_ERROR_SHUTTING_DOWN),
                                          "emud is already shutting down");
         g_message("shutdown requested over D-Bus%s", stop ? ", stopping every emulator" : "");
+        sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
         /* Replied to when emud is done; main() flushes the bus before it exits. */
         m->shutdown_reply = sd_bus_message_ref(msg);
         manager_shutdown(m, stop);
@@ -154,6 +157,25 @@ static int method_qmp_socket(sd_bus_message *msg, void *userdata, sd_bus_error *
                                          vm_state_name(vm->state));
         g_autofree char *path = qmp_service_socket_path(vm);
         return sd_bus_reply_method_return(msg, "s", path);
+}
+
+static int method_policy_dump(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
+{
+        Manager *m = userdata;
+        const char *id;
+        int r = sd_bus_message_read(msg, "s", &id);
+        if (r < 0)
+                return r;
+        Emulator *e = g_hash_table_lookup(m->emulators, id);
+        if (!e)
+                return sd_bus_error_setf(ret_error,
+                                         emu_error_dbus_name(EMU_ERROR_UNKNOWN_EMULATOR),
+                                         "no emulator with id '%s'", id);
+        g_autoptr(GError) err = NULL;
+        g_autofree char *text = confine_dump_policy(e, &err);
+        if (!text)
+                return reply_gerror(ret_error, err);
+        return sd_bus_reply_method_return(msg, "s", text);
 }
 
 static gint compare_emulators(gconstpointer a, gconstpointer b)
@@ -266,6 +288,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("QmpSocket", "s", SD_BUS_PARAM(vm), "s", SD_BUS_PARAM(path),
                                  method_qmp_socket, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("PolicyDump", "s", SD_BUS_PARAM(id), "s", SD_BUS_PARAM(policy),
+                                 method_policy_dump, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Shutdown", "b", SD_BUS_PARAM(stop_emulators), "", ,
                                  method_shutdown, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("List", "", , "a(ssssuu)", SD_BUS_PARAM(emulators),
@@ -317,6 +341,13 @@ static int property_emulator(sd_bus *bus, const char *path, const char *interfac
                                                      : -1);
         if (g_str_equal(property, "ExitSignal"))
                 return sd_bus_message_append(reply, "i", e->last_exit.signal);
+        if (g_str_equal(property, "SeccompMode"))
+                return sd_bus_message_append(reply, "s",
+                                             e->policy ? emu_seccomp_mode_name(e->seccomp_mode)
+                                                       : "off");
+        if (g_str_equal(property, "SeccompReport"))
+                return sd_bus_message_append(reply, "s",
+                                             e->seccomp_report ? e->seccomp_report : "");
         if (g_str_equal(property, "CoreDumped"))
                 return sd_bus_message_append(reply, "b", (int)e->last_exit.core);
         return -ENOENT;
@@ -340,6 +371,8 @@ static const sd_bus_vtable emulator_vtable[] = {
         EMU_PROP("ExitStatus", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("ExitSignal", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("CoreDumped", "b", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        EMU_PROP("SeccompMode", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        EMU_PROP("SeccompReport", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END,
 };
 
@@ -372,7 +405,7 @@ void bus_emulator_changed(Manager *m, Emulator *e)
         (void)sd_bus_emit_properties_changed(m->bus, e->object_path, EMUD_EMULATOR_IFACE,
                                              "State", "Pid", "Restarts", "Reason", "Slot",
                                              "LastExit", "ExitStatus", "ExitSignal",
-                                             "CoreDumped", NULL);
+                                             "CoreDumped", "SeccompReport", NULL);
 }
 
 void bus_emulator_remove(Manager *m, Emulator *e)

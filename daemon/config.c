@@ -30,6 +30,11 @@ void emud_config_init(EmudConfig *c)
                 .qmp_socket_gid = (gid_t)-1,
                 .qmp_max_message = 1024 * 1024,
                 .qmp_max_in_flight = 32,
+                .sandbox = true,
+                .emulator_uid = (uid_t)-1,
+                .emulator_gid = (gid_t)-1,
+                .policy_dir = g_strdup(EMUD_POLICY_DIR),
+                .admin_policy_dir = g_strdup(EMUD_ADMIN_POLICY_DIR),
         };
 }
 
@@ -37,6 +42,9 @@ void emud_config_deinit(EmudConfig *c)
 {
         g_clear_pointer(&c->runtime_dir, g_free);
         g_clear_pointer(&c->kinds_dir, g_free);
+        g_clear_pointer(&c->policy_dir, g_free);
+        g_clear_pointer(&c->admin_policy_dir, g_free);
+        g_clear_pointer(&c->cgroup_parent, g_free);
 }
 
 typedef struct {
@@ -94,13 +102,17 @@ static bool load_key(EmudConfig *c, GKeyFile *kf, const char *path, const char *
                             err ? err->message : "no value");
                 return false;
         }
-        if (g_str_equal(key, "runtime-dir") || g_str_equal(key, "emulators-dir")) {
+        if (g_str_equal(key, "runtime-dir") || g_str_equal(key, "emulators-dir") ||
+            g_str_equal(key, "policy-dir") || g_str_equal(key, "cgroup-parent")) {
                 if (value[0] != '/') {
                         g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
                                     "%s: %s must be an absolute path", path, key);
                         return false;
                 }
-                char **slot = g_str_equal(key, "runtime-dir") ? &c->runtime_dir : &c->kinds_dir;
+                char **slot = g_str_equal(key, "runtime-dir")     ? &c->runtime_dir
+                              : g_str_equal(key, "emulators-dir") ? &c->kinds_dir
+                              : g_str_equal(key, "policy-dir")    ? &c->admin_policy_dir
+                                                                  : &c->cgroup_parent;
                 g_free(*slot);
                 *slot = g_steal_pointer(&value);
                 return true;
@@ -128,6 +140,26 @@ static bool load_key(EmudConfig *c, GKeyFile *kf, const char *path, const char *
                         c->qmp_socket_gid = (gid_t)id;
                 else
                         c->qmp_socket_uid = (uid_t)id;
+                return true;
+        }
+        if (g_str_equal(key, "sandbox")) {
+                if (!g_str_equal(value, "on") && !g_str_equal(value, "off")) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                                    "%s: sandbox=%s must be on or off", path, value);
+                        return false;
+                }
+                c->sandbox = g_str_equal(value, "on");
+                return true;
+        }
+        if (g_str_equal(key, "emulator-user")) {
+                struct passwd *pw = getpwnam(value);
+                if (!pw) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                                    "%s: emulator-user=%s: no such user", path, value);
+                        return false;
+                }
+                c->emulator_uid = pw->pw_uid;
+                c->emulator_gid = pw->pw_gid;
                 return true;
         }
         if (g_str_equal(key, "give-up-action")) {

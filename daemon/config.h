@@ -23,6 +23,12 @@ typedef struct {
         gid_t qmp_socket_gid;
         guint qmp_max_message;           /* bytes per client message */
         guint qmp_max_in_flight;         /* commands per client awaiting a reply */
+        bool sandbox;                    /* confine emulators (kinds choose the steps) */
+        uid_t emulator_uid;              /* (uid_t)-1: user emud-emu, else 65534 */
+        gid_t emulator_gid;
+        char *policy_dir;                /* shipped seccomp policies */
+        char *admin_policy_dir;          /* the admin's, which take precedence */
+        char *cgroup_parent;             /* NULL: emud's own cgroup */
 } EmudConfig;
 
 void emud_config_init(EmudConfig *c);

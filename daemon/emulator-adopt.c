@@ -22,6 +22,7 @@
 #include "emu-util.h"
 #include "emulator-internal.h"
 #include "bus-service.h"
+#include "confine.h"
 #include "emu-id.h"
 #include "state.h"
 
@@ -36,7 +37,13 @@ static int listen_fd_number(const EmuKind *k)
 static Emulator *adopt_one(Manager *m, Vm *vm, const EmuKind *kind, const StateEmulator *s,
                            EmuPlan *plan, EmuRestartPolicy restart)
 {
-        Emulator *e = emulator_new(m, vm, kind, s->id, plan, restart);
+        EmuSeccompMode seccomp = EMU_SECCOMP_ENFORCE;
+        if (s->seccomp)
+                emu_seccomp_mode_from_name(s->seccomp, &seccomp);
+        g_autoptr(GError) err = NULL;
+        EmuPolicy *policy = confine_load_policy(m, kind, &err);
+        Emulator *e = emulator_new(m, vm, kind, s->id, plan, restart, policy, seccomp);
+        e->cgroup_path = g_strdup(s->cgroup);
         e->state = EMU_STATE_ADOPTING;
         e->adopted_from = g_strdup(s->state);
         e->slot = g_strdup(s->slot);
@@ -55,6 +62,12 @@ static Emulator *adopt_one(Manager *m, Vm *vm, const EmuKind *kind, const StateE
         }
         ctx.pid = e->proc.pid;
         emu_info(&ctx, "adopted the running process (was %s)", s->state);
+        if (err)
+                emu_warn(&ctx, "%s; a restart will fail until the policy is fixed", err->message);
+        if (policy)
+                /* Its listener went with the last emud: calls outside the policy now fail
+                 * with ENOSYS in the kernel, unreported. */
+                emu_info(&ctx, "seccomp: no supervisor for this process until it restarts");
 
         /* The vhost-user listening socket lives on in the emulator: take a copy back. */
         int n = listen_fd_number(kind);
@@ -86,6 +99,13 @@ void emulator_probed(Emulator *e)
                         emu_info(&ctx, "finishing the spawn an emud restart interrupted");
                 emu_info(&ctx, "plugged in VM %s as %s", e->vm->name, e->qdev_id);
                 emulator_set_state(e, EMU_STATE_PLUGGED);
+                return;
+        }
+        if (!alive && e->device_added && g_str_equal(e->adopted_from, "failed")) {
+                /* Given up before emud restarted: it stays given up. */
+                emulator_set_state(e, EMU_STATE_FAILED);
+                emulator_set_reason(e, "failed before emud restarted; its device is still in "
+                                       "QEMU");
                 return;
         }
         if (!alive && e->device_added && was_plugged) {

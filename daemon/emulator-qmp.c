@@ -248,6 +248,15 @@ void emulator_remove_chardev(Emulator *e)
 
 static void step_probe_chardev(Emulator *e, json_t *ret, const GError *error)
 {
+        if (error) {
+                /* Do not roll back on a failed question: keep what the state file said. */
+                EmuLogCtx ctx = emulator_log_ctx(e);
+                emu_warn(&ctx, "cannot list QEMU's chardevs (%s); assuming %s is there",
+                         error->message, e->chardev_id);
+                e->chardev_added = true;
+                emulator_probed(e);
+                return;
+        }
         e->chardev_added = false;
         size_t i;
         json_t *c;
@@ -261,6 +270,14 @@ static void step_probe_chardev(Emulator *e, json_t *ret, const GError *error)
 
 static void step_probe_device(Emulator *e, json_t *ret, const GError *error)
 {
+        if (error) {
+                EmuLogCtx ctx = emulator_log_ctx(e);
+                emu_warn(&ctx, "cannot list QEMU's devices (%s); assuming %s is there",
+                         error->message, e->qdev_id);
+                e->device_added = e->chardev_added = true;
+                emulator_probed(e);
+                return;
+        }
         e->device_added = false;
         size_t i;
         json_t *prop;

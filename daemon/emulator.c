@@ -26,6 +26,7 @@
 #include "emu-error.h"
 #include "emu-util.h"
 #include "emulator-internal.h"
+#include "confine.h"
 #include "qmp-service.h"
 #include "scope.h"
 
@@ -102,6 +103,15 @@ void emulator_finish_kill(Emulator *e, int code, const char *msg)
                 done(e->kill_userdata, err);
 }
 
+/* Free the monitor connection; QMP proxy requests still waiting on it get an error. */
+static void drop_monitor(Emulator *e)
+{
+        if (!e->qmp)
+                return;
+        qmp_service_monitor_gone(e);
+        g_clear_pointer(&e->qmp, emu_qmp_client_free);
+}
+
 /* ---- sockets ------------------------------------------------------------ */
 
 static int listen_unix(const char *path, GError **error)
@@ -153,11 +163,12 @@ static char *exit_message(Emulator *e, const EmuExit *ex)
 static void proc_exited(void *userdata, const EmuExit *ex)
 {
         Emulator *e = userdata;
+        confine_release(e);
         emu_exit_clear(&e->last_exit);
         e->last_exit = *ex;
         e->last_exit.text = g_strdup(ex->text);
         EmuLogCtx ctx = emulator_log_ctx(e);
-        g_clear_pointer(&e->qmp, emu_qmp_client_free);
+        drop_monitor(e);
 
         switch (e->state) {
         case EMU_STATE_STOPPING:
@@ -179,7 +190,8 @@ static void proc_exited(void *userdata, const EmuExit *ex)
                 break;
         }
         default: {
-                g_autofree char *msg = exit_message(e, ex);
+                g_autofree char *msg = e->seccomp_killed ? g_strdup(e->seccomp_report)
+                                                         : exit_message(e, ex);
                 emulator_fail(e, EMU_ERROR_SPAWN_FAILED, "%s", msg);
                 break;
         }
@@ -197,8 +209,9 @@ static void emu_qmp_ready(EmuQmpClient *c, json_t *greeting, void *userdata)
 {
         Emulator *e = userdata;
         EmuLogCtx ctx = emulator_log_ctx(e);
-        if (e->state == EMU_STATE_ADOPTING) {
-                emu_info(&ctx, "reconnected to its QMP monitor");
+        if (e->state != EMU_STATE_STARTING && e->state != EMU_STATE_RESTARTING) {
+                /* An adopted emulator's monitor answering again: nothing else changes. */
+                emu_info(&ctx, "connected to its QMP monitor");
                 return;
         }
         emulator_clear_timer(e);
@@ -236,7 +249,7 @@ static const EmuQmpClientOps emu_qmp_ops = {
 void emulator_connect_monitor(Emulator *e, int fd)
 {
         g_autofree char *label = g_strdup_printf("%s QMP monitor", e->id);
-        g_clear_pointer(&e->qmp, emu_qmp_client_free);
+        drop_monitor(e);
         e->qmp = emu_qmp_client_new(fd, label, 0, &emu_qmp_ops, e);
 }
 
@@ -281,16 +294,23 @@ static bool launch(Emulator *e, GError **error)
                 return false;
         }
 
+        g_autoptr(GError) err = NULL;
+        g_autoptr(EmuSandbox) sb = confine_prepare(e, &err);
+        if (!sb && err) {
+                g_propagate_error(error, g_steal_pointer(&err));
+                return false;
+        }
         int fds[_EMU_FD_MAX];
         for (size_t i = 0; i < e->kind->n_fds; i++)
                 fds[i] = e->kind->fds[i] == EMU_FD_LISTEN ? e->listen_fd : mon_listen;
-        EmuLaunchSpec spec = { .argv = e->plan->argv, .fds = fds, .n_fds = e->kind->n_fds };
-        int r = emu_proc_launch(&e->proc, &spec);
-        if (r < 0) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "cannot execute %s: %s",
-                            e->plan->argv[0], g_strerror(-r));
+        EmuLaunchSpec spec = { .argv = e->plan->argv, .fds = fds, .n_fds = e->kind->n_fds,
+                               .sandbox = sb };
+        int listener = -1;
+        if (!emu_proc_launch(&e->proc, &spec, &listener, error))
                 return false;
-        }
+        e->sandbox = g_steal_pointer(&sb);
+        e->seccomp_killed = false;
+        confine_watch(e, listener);
         e->term_sent = false;
         scope_attach(e->m, e);
         emulator_connect_monitor(e, emu_steal_fd(&mon));
@@ -321,6 +341,8 @@ static void give_up(Emulator *e, const char *msg)
         }
 }
 
+static void schedule_restart(Emulator *e, const char *msg);
+
 static gboolean on_restart_timer(gpointer userdata)
 {
         Emulator *e = userdata;
@@ -329,8 +351,12 @@ static gboolean on_restart_timer(gpointer userdata)
         g_array_append_val(e->restart_times, now);
         g_autoptr(GError) err = NULL;
         if (!launch(e, &err)) {
+                /* Counts as an attempt like a crash: the cause (an image being replaced,
+                 * say) may pass, and the crash-loop limit bounds the retries. */
                 g_autofree char *msg = g_strdup_printf("restart failed: %s", err->message);
-                give_up(e, msg);
+                EmuLogCtx ctx = emulator_log_ctx(e);
+                emu_warn(&ctx, "%s", msg);
+                schedule_restart(e, msg);
         }
         return G_SOURCE_REMOVE;
 }
@@ -351,15 +377,28 @@ static bool wants_restart(const Emulator *e, const EmuExit *ex)
 
 void emulator_crashed(Emulator *e, const EmuExit *ex)
 {
-        const EmudConfig *cfg = e->m->cfg;
         g_autofree char *msg = exit_message(e, ex);
         EmuLogCtx ctx = emulator_log_ctx(e);
         emu_warn(&ctx, "%s", msg);
+        if (e->seccomp_killed) {
+                /* Stopped for a policy violation: a restart would only repeat it. */
+                emulator_set_state(e, EMU_STATE_FAILED);
+                emulator_set_reason(e, e->seccomp_report);
+                return;
+        }
         if (!wants_restart(e, ex)) {
                 emulator_set_state(e, EMU_STATE_FAILED);
                 emulator_set_reason(e, msg);
                 return;
         }
+        schedule_restart(e, msg);
+}
+
+/* Another attempt after a backoff, unless the crash-loop limit is reached. */
+static void schedule_restart(Emulator *e, const char *msg)
+{
+        const EmudConfig *cfg = e->m->cfg;
+        EmuLogCtx ctx = emulator_log_ctx(e);
 
         /* Forget attempts older than the crash-loop window. */
         gint64 horizon = g_get_monotonic_time() - (gint64)cfg->restart_limit_interval_ms * 1000;
@@ -407,7 +446,7 @@ static void finalize(Emulator *e)
 {
         emulator_clear_timer(e);
         e->listen_fd = emu_close(e->listen_fd);
-        g_clear_pointer(&e->qmp, emu_qmp_client_free);
+        drop_monitor(e);
         if (e->started) {
                 g_unlink(e->socket_path);
                 g_unlink(e->monitor_path);
@@ -515,7 +554,7 @@ void emulator_advance(Emulator *e)
 /* ---- entry points ------------------------------------------------------- */
 
 Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, EmuPlan *plan,
-                       EmuRestartPolicy restart)
+                       EmuRestartPolicy restart, EmuPolicy *policy, EmuSeccompMode seccomp)
 {
         Emulator *e = g_new0(Emulator, 1);
         e->m = m;
@@ -523,6 +562,9 @@ Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, 
         e->kind = kind;
         e->plan = plan;
         e->restart = restart;
+        e->policy = policy;
+        e->seccomp_mode = seccomp;
+        e->learned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         e->id = g_strdup(id);
         e->qdev_id = g_strdup_printf("emud-%s", id);
         e->chardev_id = g_strdup_printf("emud-%s-chr", id);
@@ -535,6 +577,7 @@ Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, 
         e->state = EMU_STATE_STARTING;
         e->listen_fd = -1;
         e->restart_times = g_array_new(FALSE, FALSE, sizeof(gint64));
+        e->executions = g_ptr_array_new();
         e->event_state = -1;
         emu_proc_init(&e->proc, &proc_ops, e);
         g_hash_table_insert(m->emulators, e->id, e);
@@ -546,7 +589,14 @@ void emulator_free(Emulator *e)
         if (!e)
                 return;
         emulator_clear_timer(e);
-        g_clear_pointer(&e->qmp, emu_qmp_client_free);
+        drop_monitor(e);
+        /* Not confine_release(): the cgroup leaf of a running process must stay. */
+        g_clear_pointer(&e->watch, emu_seccomp_watch_free);
+        g_clear_pointer(&e->sandbox, emu_sandbox_free);
+        emu_policy_free(e->policy);
+        g_hash_table_unref(e->learned);
+        g_free(e->seccomp_report);
+        g_free(e->cgroup_path);
         emu_proc_deinit(&e->proc);
         emu_exit_clear(&e->last_exit);
         emu_close(e->listen_fd);
@@ -554,6 +604,7 @@ void emulator_free(Emulator *e)
         emu_plan_free(e->plan);
         g_strfreev(e->slot_candidates);
         g_array_unref(e->restart_times);
+        g_ptr_array_unref(e->executions);
         g_free(e->id);
         g_free(e->qdev_id);
         g_free(e->chardev_id);

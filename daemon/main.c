@@ -81,7 +81,9 @@ static void on_bus_lost(int error, void *userdata)
  */
 static bool prepare_runtime_dir(const char *dir, GError **error)
 {
-        if (g_mkdir_with_parents(dir, 0700) < 0 || chmod(dir, 0700) < 0) {
+        /* 0711: others may reach a socket they know the path of (qmp-socket-mode decides
+         * whether they may connect), but not list what is here. */
+        if (g_mkdir_with_parents(dir, 0711) < 0 || chmod(dir, 0711) < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                             "cannot create runtime directory %s: %s", dir, g_strerror(errno));
                 return false;
@@ -99,7 +101,7 @@ static bool prepare_runtime_dir(const char *dir, GError **error)
                 return false;
         }
         g_autofree char *vmdir = g_build_filename(dir, "vm", NULL);
-        if (g_mkdir(vmdir, 0700) < 0 && errno != EEXIST) {
+        if (g_mkdir(vmdir, 0711) < 0 && errno != EEXIST) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                             "cannot create %s: %s", vmdir, g_strerror(errno));
                 return false;
@@ -124,6 +126,7 @@ static int open_bus(bool user, sd_bus **ret)
 int main(int argc, char **argv)
 {
         g_autofree char *config_path = NULL, *runtime_dir = NULL, *kinds_dir = NULL;
+        g_autofree char *policy_dir = NULL;
         gboolean user = FALSE, debug = FALSE, version = FALSE;
         GOptionEntry entries[] = {
                 { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
@@ -132,6 +135,8 @@ int main(int argc, char **argv)
                   "Runtime directory (default /run/emud)", "DIR" },
                 { "emulators-dir", 0, 0, G_OPTION_ARG_FILENAME, &kinds_dir,
                   "Emulator kind descriptors (default " EMUD_KINDS_DIR ")", "DIR" },
+                { "policy-dir", 0, 0, G_OPTION_ARG_FILENAME, &policy_dir,
+                  "Shipped seccomp policies (default " EMUD_POLICY_DIR ")", "DIR" },
                 { "user", 0, 0, G_OPTION_ARG_NONE, &user,
                   "Serve on the session bus instead of the system bus", NULL },
                 { "debug", 'd', 0, G_OPTION_ARG_NONE, &debug, "Log debug messages", NULL },
@@ -159,18 +164,23 @@ int main(int argc, char **argv)
 
         EmudConfig cfg;
         emud_config_init(&cfg);
+        /* A user instance keeps its sockets in the user's runtime directory, unless the
+         * configuration file or the command line says otherwise. */
+        const char *xdg = g_getenv("XDG_RUNTIME_DIR");
+        if (user && xdg && xdg[0] == '/') {
+                g_free(cfg.runtime_dir);
+                cfg.runtime_dir = g_build_filename(xdg, "emud", NULL);
+        }
         if (!emud_config_load(&cfg, config_path ? config_path : EMUD_CONFIG_FILE,
                               config_path != NULL, &err)) {
                 g_printerr("emud: %s\n", err->message);
                 emud_config_deinit(&cfg);
                 return 1;
         }
-        /* A user instance keeps its sockets in the user's runtime directory. */
-        const char *xdg = g_getenv("XDG_RUNTIME_DIR");
-        if (user && !runtime_dir && xdg && xdg[0] == '/')
-                runtime_dir = g_build_filename(xdg, "emud", NULL);
-        if ((runtime_dir && runtime_dir[0] != '/') || (kinds_dir && kinds_dir[0] != '/')) {
-                g_printerr("emud: --runtime-dir and --emulators-dir need absolute paths\n");
+        if ((runtime_dir && runtime_dir[0] != '/') || (kinds_dir && kinds_dir[0] != '/') ||
+            (policy_dir && policy_dir[0] != '/')) {
+                g_printerr("emud: --runtime-dir, --emulators-dir and --policy-dir need "
+                           "absolute paths\n");
                 emud_config_deinit(&cfg);
                 return 2;
         }
@@ -178,6 +188,8 @@ int main(int argc, char **argv)
                 g_free(cfg.runtime_dir), cfg.runtime_dir = g_steal_pointer(&runtime_dir);
         if (kinds_dir)
                 g_free(cfg.kinds_dir), cfg.kinds_dir = g_steal_pointer(&kinds_dir);
+        if (policy_dir)
+                g_free(cfg.policy_dir), cfg.policy_dir = g_steal_pointer(&policy_dir);
 
         g_autoptr(GHashTable) kinds = emu_kinds_load_dir(cfg.kinds_dir, &err);
         if (!kinds) {

@@ -14,6 +14,7 @@
 
 #include "bus-service.h"
 #include "emulator-internal.h"
+#include "confine.h"
 #include "qmp-service.h"
 #include "state.h"
 #include "emu-error.h"
@@ -189,7 +190,7 @@ void manager_add_vm(Manager *m, const char *name, const char *qmp_path, DoneFunc
 
         g_autofree char *dir = g_build_filename(m->cfg->runtime_dir, "vm", name, NULL);
         remove_dir_tree(dir); /* leftovers of an emud that died */
-        if (g_mkdir_with_parents(dir, 0700) < 0) {
+        if (g_mkdir_with_parents(dir, 0711) < 0) {
                 int e = errno;
                 close(fd);
                 return done_error(done, userdata,
@@ -225,7 +226,7 @@ Vm *manager_adopt_vm(Manager *m, const char *name, const char *qmp_path)
 {
         EmuLogCtx ctx = { .vm = name };
         Vm *vm = vm_new(m, name, qmp_path);
-        if (g_mkdir_with_parents(vm->dir, 0700) < 0)
+        if (g_mkdir_with_parents(vm->dir, 0711) < 0)
                 emu_warn(&ctx, "cannot create %s: %s", vm->dir, g_strerror(errno));
         g_autoptr(GError) err = NULL;
         int fd = emu_qmp_connect_unix(qmp_path, &err);
@@ -316,22 +317,37 @@ void manager_spawn(Manager *m, const char *vm_name, const char *kind_name, const
         }
         /* "restart" is emud's, not the kind's: take it out before the kind checks options. */
         EmuRestartPolicy restart;
-        g_autofree char *policy = NULL;
+        g_autofree char *restart_text = NULL;
         gpointer key = NULL;
-        if (g_hash_table_steal_extended(options, "restart", &key, (gpointer *)&policy))
+        if (g_hash_table_steal_extended(options, "restart", &key, (gpointer *)&restart_text))
                 g_free(key);
-        if (!manager_parse_restart(policy ? policy : kind->restart, &restart))
+        if (!manager_parse_restart(restart_text ? restart_text : kind->restart, &restart))
                 return done_error(done, userdata,
                                   g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
                                               "restart=%s is not valid: must be no, "
                                               "on-failure or always",
-                                              policy));
+                                              restart_text));
+        EmuSeccompMode seccomp = EMU_SECCOMP_ENFORCE;
+        g_autofree char *mode = NULL;
+        if (g_hash_table_steal_extended(options, "seccomp", &key, (gpointer *)&mode))
+                g_free(key);
+        if (mode && !emu_seccomp_mode_from_name(mode, &seccomp))
+                return done_error(done, userdata,
+                                  g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                                              "seccomp=%s is not valid: must be enforce, log "
+                                              "or learn",
+                                              mode));
         GError *err = NULL;
         EmuPlan *plan = emu_plan_new(kind, options, &err);
         if (!plan)
                 return done_error(done, userdata, err);
+        EmuPolicy *policy = confine_load_policy(m, kind, &err);
+        if (err) {
+                emu_plan_free(plan);
+                return done_error(done, userdata, err);
+        }
 
-        Emulator *e = emulator_new(m, vm, kind, id, plan, restart);
+        Emulator *e = emulator_new(m, vm, kind, id, plan, restart, policy, seccomp);
         int r = bus_emulator_add(m, e);
         if (r < 0) {
                 EmuLogCtx ctx = { .vm = vm->name, .emulator = id };
@@ -400,6 +416,13 @@ static void notify_status(Manager *m)
         sd_notifyf(0, "STATUS=%s", status);
         g_free(m->last_status);
         m->last_status = g_steal_pointer(&status);
+}
+
+void manager_emulator_seccomp(Manager *m, Emulator *e, const EmuSeccompReport *r,
+                              const char *message)
+{
+        bus_emulator_changed(m, e);
+        qmp_service_emulator_seccomp(e, r, message);
 }
 
 void manager_emulator_changed(Manager *m, Emulator *e)

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "process.h"
+#include "sandbox.h"
 #include "descriptor.h"
 #include "qmp-client.h"
 
@@ -83,6 +84,16 @@ struct Emulator {
         int listen_fd;
         EmuQmpClient *qmp;
 
+        EmuPolicy *policy;      /* seccomp policy of the kind, NULL when not sandboxed */
+        EmuSeccompMode seccomp_mode;
+        EmuSandbox *sandbox;    /* of the current launch */
+        EmuSeccompWatch *watch;
+        char *cgroup_path;      /* an adopted emulator's cgroup leaf, removed when it exits */
+        unsigned launches;
+        char *seccomp_report;   /* the last thing the filter stopped or let through */
+        bool seccomp_killed;    /* the last exit was the supervisor's kill: no restart */
+        GHashTable *learned;    /* learn mode: syscalls seen outside the policy */
+
         EmuRestartPolicy restart;
         unsigned restarts;      /* successful restarts */
         GArray *restart_times;  /* monotonic µs of recent restart attempts */
@@ -103,6 +114,7 @@ struct Emulator {
         DoneFunc kill_done;
         void *kill_userdata;
         sd_bus_slot *bus_slot;
+        GPtrArray *executions;  /* QMP proxy requests on its monitor, in flight */
         int event_state;        /* last state sent as __org.emud_EMULATOR_STATE */
         pid_t event_pid;
 };
@@ -152,7 +164,7 @@ const char *emu_state_name(EmuState s);
 
 /* emulator.c */
 Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, EmuPlan *plan,
-                       EmuRestartPolicy restart);
+                       EmuRestartPolicy restart, EmuPolicy *policy, EmuSeccompMode seccomp);
 void emulator_start(Emulator *e, DoneFunc done, void *userdata);
 void emulator_kill(Emulator *e, DoneFunc done, void *userdata);
 void emulator_vm_lost(Emulator *e);
@@ -161,4 +173,6 @@ void emulator_free(Emulator *e);
 
 /* called by emulator.c */
 void manager_emulator_changed(Manager *m, Emulator *e);
+void manager_emulator_seccomp(Manager *m, Emulator *e, const EmuSeccompReport *r,
+                              const char *message);
 void manager_emulator_gone(Manager *m, Emulator *e);

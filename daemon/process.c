@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "emu-error.h"
 #include "emu-util.h"
 #include "process.h"
 
@@ -166,29 +167,32 @@ guint64 emu_proc_read_start_time(pid_t pid)
         return g_ascii_strtoull(fields[19], NULL, 10);
 }
 
-int emu_proc_launch(EmuProc *p, const EmuLaunchSpec *spec)
+bool emu_proc_launch(EmuProc *p, const EmuLaunchSpec *spec, int *ret_listener, GError **error)
 {
         int pipefd[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "pipe: %s",
+                            g_strerror(errno));
+                return false;
+        }
         emu_autofd out_r = pipefd[0], out_w = pipefd[1];
         EmuLaunchSpec s = *spec;
         s.output_fd = out_w;
-        pid_t pid = 0;
-        int pidfd = -1;
-        int r = emu_launch(&s, &pid, &pidfd);
-        if (r < 0)
-                return r;
+        EmuLaunched l;
+        if (!emu_launch_full(&s, &l, error))
+                return false;
+        *ret_listener = l.listener;
+        pid_t pid = l.pid;
         p->pid = pid;
-        p->pidfd = pidfd;
+        p->pidfd = l.pidfd;
         p->adopted = false;
         p->start_time = emu_proc_read_start_time(pid);
-        p->pid_watch = g_unix_fd_add(pidfd, G_IO_IN, on_pidfd, p);
+        p->pid_watch = g_unix_fd_add(p->pidfd, G_IO_IN, on_pidfd, p);
         p->output_fd = emu_steal_fd(&out_r);
         (void)emu_fd_nonblock(p->output_fd, true);
         p->output_watch = g_unix_fd_add(p->output_fd, G_IO_IN | G_IO_HUP, on_output, p);
         g_clear_pointer(&p->last_output, g_free);
-        return 0;
+        return true;
 }
 
 int emu_proc_adopt(EmuProc *p, pid_t pid, guint64 start_time)

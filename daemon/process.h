@@ -43,8 +43,11 @@ typedef struct {
 void emu_proc_init(EmuProc *p, const EmuProcOps *ops, void *userdata);
 void emu_proc_deinit(EmuProc *p);
 
-/* Start the process; 0 or -errno (exec errors included). */
-int emu_proc_launch(EmuProc *p, const EmuLaunchSpec *spec);
+/*
+ * Start the process (confined when spec->sandbox is set). *ret_listener is
+ * the seccomp notification fd to watch, or -1.
+ */
+bool emu_proc_launch(EmuProc *p, const EmuLaunchSpec *spec, int *ret_listener, GError **error);
 
 /*
  * Take over a process emud did not start (or started in a former life):

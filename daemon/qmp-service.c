@@ -112,10 +112,23 @@ static void cmd_kill(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req, void
                 emulator_kill(e, request_done, req);
 }
 
+/*
+ * A command on an emulator's monitor in flight: the client drops its
+ * callbacks when it is freed (the emulator died or restarted), so the
+ * emulator keeps a list and answers them itself then.
+ */
+typedef struct {
+        Emulator *e;
+        EmuQmpProxyRequest *req;
+} Execution;
+
 static void on_emulator_reply(EmuQmpClient *c, json_t *ret, const GError *error,
                               void *userdata)
 {
-        EmuQmpProxyRequest *req = userdata;
+        Execution *x = userdata;
+        EmuQmpProxyRequest *req = x->req;
+        g_ptr_array_remove_fast(x->e->executions, x);
+        g_free(x);
         if (!error) {
                 emu_qmp_proxy_request_return(req, json_incref(ret));
                 return;
@@ -151,8 +164,23 @@ static void cmd_emulator_execute(EmuQmpProxy *p, json_t *args, EmuQmpProxyReques
                                             e->id, emu_state_name(e->state));
                 return;
         }
+        Execution *x = g_new0(Execution, 1);
+        x->e = e;
+        x->req = req;
+        g_ptr_array_add(e->executions, x);
         emu_qmp_client_execute(e->qmp, execute, arguments ? json_incref(arguments) : NULL,
-                               vm->m->cfg->qmp_timeout_ms, on_emulator_reply, req);
+                               vm->m->cfg->qmp_timeout_ms, on_emulator_reply, x);
+}
+
+void qmp_service_monitor_gone(Emulator *e)
+{
+        while (e->executions->len) {
+                Execution *x = g_ptr_array_steal_index_fast(e->executions, 0);
+                emu_qmp_proxy_request_error(x->req, EMU_QMP_ERROR_GENERIC,
+                                            "Emulator '%s' went away before it answered (%s)",
+                                            e->id, emu_state_name(e->state));
+                g_free(x);
+        }
 }
 
 bool qmp_service_start(Vm *vm, GError **error)
@@ -212,6 +240,24 @@ void qmp_service_emulator_state(Emulator *e)
                                   e->state == EMU_STATE_FAILED))
                 json_object_set_new(data, "last-exit", json_string(e->last_exit.text));
         emu_qmp_proxy_emit_event(e->vm->proxy, "__org.emud_EMULATOR_STATE", data);
+}
+
+void qmp_service_emulator_seccomp(Emulator *e, const EmuSeccompReport *r, const char *message)
+{
+        if (!e->vm->proxy)
+                return;
+        static const char *const verdicts[] = {
+                [EMU_SECCOMP_DENIED_KILLED] = "denied-killed",
+                [EMU_SECCOMP_DENIED] = "denied",
+                [EMU_SECCOMP_ALLOWED] = "allowed",
+        };
+        json_t *args = json_array();
+        for (size_t i = 0; i < G_N_ELEMENTS(r->args); i++)
+                json_array_append_new(args, json_integer((json_int_t)r->args[i]));
+        json_t *data = json_pack("{s:s, s:s, s:i, s:s, s:o, s:s, s:s}", "emulator", e->id,
+                                 "syscall", r->name, "nr", r->nr, "call", r->call, "args",
+                                 args, "verdict", verdicts[r->verdict], "message", message);
+        emu_qmp_proxy_emit_event(e->vm->proxy, "__org.emud_EMULATOR_SECCOMP", data);
 }
 
 void qmp_service_emulator_event(Emulator *e, const char *name, json_t *data)

@@ -14,6 +14,12 @@ void qmp_service_stop(Vm *vm);
 /* An emulator's state or pid changed: tell the VM's proxy clients. */
 void qmp_service_emulator_state(Emulator *e);
 
+/* The seccomp supervisor stopped (or, in log mode, let through) a syscall. */
+void qmp_service_emulator_seccomp(Emulator *e, const EmuSeccompReport *r, const char *message);
+
+/* The emulator's monitor connection is about to be freed: answer what it still owes. */
+void qmp_service_monitor_gone(Emulator *e);
+
 /* An event from the emulator's own QMP monitor. */
 void qmp_service_emulator_event(Emulator *e, const char *name, json_t *data);
 

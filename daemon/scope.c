@@ -19,8 +19,8 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
         char *what = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         if (e)
-                emu_warn(NULL, "%s: cannot move it into a systemd scope (%s); it will stop "
-                         "with emud's service",
+                emu_warn(NULL, "%s: cannot move it into a systemd scope (%s); it stays in "
+                         "emud's cgroup (KillMode=process still spares it on a restart)",
                          what, e->message ? e->message : e->name);
         g_free(what);
         return 0;
@@ -30,7 +30,8 @@ void scope_attach(Manager *m, Emulator *e)
 {
         if (!m->bus || sd_booted() <= 0 || e->proc.pid <= 0)
                 return;
-        g_autofree char *unit = g_strdup_printf("emud-%s-%s.scope", e->vm->name, e->id);
+        /* '.' never occurs in names or ids, so "vm.id" cannot collide. */
+        g_autofree char *unit = g_strdup_printf("emud-%s.%s.scope", e->vm->name, e->id);
         g_autofree char *desc = g_strdup_printf("emud emulator %s (%s) of VM %s", e->id,
                                                 e->kind->name, e->vm->name);
         g_autoptr(sd_bus_message) msg = NULL;
@@ -46,9 +47,11 @@ void scope_attach(Manager *m, Emulator *e)
                                           "CollectMode", "s", "inactive-or-failed");
         if (r >= 0)
                 r = sd_bus_message_append(msg, "a(sa(sv))", 0);
+        char *what = g_strdup(e->id);
         if (r >= 0)
-                r = sd_bus_call_async(m->bus, NULL, msg, on_reply, g_strdup(e->id), 0);
+                r = sd_bus_call_async(m->bus, NULL, msg, on_reply, what, 0);
         if (r < 0) {
+                g_free(what);
                 EmuLogCtx ctx = { .vm = e->vm->name, .emulator = e->id };
                 emu_warn(&ctx, "cannot ask systemd for a scope: %s", g_strerror(-r));
         }

@@ -72,6 +72,11 @@ static char *render(Manager *m)
                         "start-time", (json_int_t)e->proc.start_time, "state",
                         emu_state_name(e->state), "slot", e->slot, "restarts",
                         (json_int_t)e->restarts);
+                json_object_set_new(o, "seccomp",
+                                    json_string(emu_seccomp_mode_name(e->seccomp_mode)));
+                const char *cg = e->sandbox ? emu_sandbox_cgroup(e->sandbox) : e->cgroup_path;
+                if (cg)
+                        json_object_set_new(o, "cgroup", json_string(cg));
                 append_line(out, o);
         }
         return g_string_free(g_steal_pointer(&out), FALSE);
@@ -138,6 +143,8 @@ static void state_emulator_free(StateEmulator *e)
         g_free(e->restart);
         g_free(e->state);
         g_free(e->slot);
+        g_free(e->seccomp);
+        g_free(e->cgroup);
         g_free(e);
 }
 
@@ -175,6 +182,8 @@ static bool parse_emulator(json_t *o, StateEmulator **ret)
         e->pid = (pid_t)json_integer_value(pid);
         e->start_time = (guint64)json_integer_value(st);
         e->restarts = (unsigned)json_integer_value(json_object_get(o, "restarts"));
+        e->seccomp = g_strdup(str(o, "seccomp"));
+        e->cgroup = g_strdup(str(o, "cgroup"));
         e->options = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         const char *k;
         json_t *v;

@@ -29,6 +29,8 @@ typedef struct {
         char *state;
         char *slot;
         unsigned restarts;
+        char *seccomp;          /* enforce, log, learn */
+        char *cgroup;           /* the cgroup leaf of the running process, if any */
 } StateEmulator;
 
 typedef struct {

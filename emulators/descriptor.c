@@ -45,6 +45,8 @@ void emu_kind_free(EmuKind *k)
         g_free(k->origin);
         g_free(k->binary);
         g_free(k->restart);
+        g_free(k->sandbox_steps);
+        g_free(k->policy);
         if (k->options)
                 g_ptr_array_unref(k->options);
         g_strfreev(k->argv);
@@ -328,6 +330,39 @@ static bool load_fds(EmuKind *k, json_t *fds, GError **error)
         return true;
 }
 
+static bool load_sandbox(EmuKind *k, json_t *sb, GError **error)
+{
+        static const char *const keys[] = { "steps", "policy", "nofile", "nproc",
+                                            "memory-max", "pids-max", NULL };
+        if (sb && !json_is_object(sb))
+                return bad(error, k, "'sandbox' must be an object");
+        if (sb && !check_keys(k, sb, "sandbox", keys, error))
+                return false;
+        json_t *steps = json_object_get(sb, "steps"), *policy = json_object_get(sb, "policy");
+        if ((steps && !json_is_string(steps)) || (policy && !json_is_string(policy)))
+                return bad(error, k, "sandbox: 'steps' and 'policy' must be strings");
+        k->sandbox_steps = g_strdup(steps ? json_string_value(steps) : "all");
+        k->policy = g_strdup(policy ? json_string_value(policy) : k->name);
+        if (!emu_id_valid(k->policy))
+                return bad(error, k, "sandbox: policy name '%s' is not %s", k->policy,
+                           EMU_ID_RULE);
+        struct {
+                const char *key;
+                guint64 *slot;
+        } numbers[] = { { "nofile", &k->nofile },
+                        { "nproc", &k->nproc },
+                        { "memory-max", &k->memory_max },
+                        { "pids-max", &k->pids_max } };
+        for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++) {
+                json_t *v = json_object_get(sb, numbers[i].key);
+                if (v && (!json_is_integer(v) || json_integer_value(v) <= 0))
+                        return bad(error, k, "sandbox: '%s' must be a positive integer",
+                                   numbers[i].key);
+                *numbers[i].slot = v ? (guint64)json_integer_value(v) : 0;
+        }
+        return true;
+}
+
 static bool kind_has_fd(const EmuKind *k, EmuFdRole role)
 {
         for (size_t i = 0; i < k->n_fds; i++)
@@ -354,7 +389,7 @@ EmuKind *emu_kind_load_data(const char *data, const char *origin, GError **error
         }
         static const char *const top_keys[] = { "kind", "description", "binary", "fds",
                                                 "readiness", "options", "argv", "device",
-                                                "restart", NULL };
+                                                "restart", "sandbox", NULL };
         if (!check_keys(k, root, "descriptor", top_keys, error))
                 return NULL;
 
@@ -380,6 +415,8 @@ EmuKind *emu_kind_load_data(const char *data, const char *origin, GError **error
                 return NULL;
         }
         k->restart = g_strdup(restart ? json_string_value(restart) : "on-failure");
+        if (!load_sandbox(k, json_object_get(root, "sandbox"), error))
+                return NULL;
 
         if (!load_fds(k, json_object_get(root, "fds"), error))
                 return NULL;

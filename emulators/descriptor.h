@@ -27,7 +27,7 @@ typedef enum {
 } EmuOptType;
 
 typedef enum {
-        EMU_FD_MONITOR, /* our end of a socketpair is the emulator's QMP monitor */
+        EMU_FD_MONITOR, /* a listening socket the emulator serves its QMP monitor on */
         EMU_FD_LISTEN,  /* the vhost-user listening socket emud holds */
         _EMU_FD_MAX,
 } EmuFdRole;
@@ -58,6 +58,11 @@ typedef struct {
         size_t n_fds;
         EmuReadiness readiness;
         char *restart;           /* default restart policy: no, on-failure, always */
+        /* Confinement profile ("sandbox" object); see emud-descriptor(5). */
+        char *sandbox_steps;     /* "all", "none" or a list of steps */
+        char *policy;            /* seccomp policy name; default: the kind's name */
+        guint64 nofile, nproc;   /* rlimits; 0: the sandbox's defaults */
+        guint64 memory_max, pids_max; /* cgroup limits; 0: not set */
         char *driver;
         char *chardev_property;
         json_t *device_properties;

@@ -49,9 +49,7 @@ def main():
                 print(f"emud pid {emud.pid}, runtime directory {emud.runtime_dir}")
                 message = f"hello from the host, {secrets.token_hex(4)}"
                 img = wd / "disk.img"
-                with open(img, "wb") as f:
-                    f.write(message.encode() + b"\n")
-                    f.truncate(64 * 1024 * 1024)
+                t.image(img, 64 * 1024 * 1024, message.encode() + b"\n")
                 print(f"wrote {message!r} at the start of {img}")
 
                 say("registering the VM and spawning a vhost-user-blk emulator")

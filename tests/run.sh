@@ -23,7 +23,7 @@ packages=(
         gcc meson ninja-build pkg-config
         libglib2.0-dev libjansson-dev libsystemd-dev libseccomp-dev
         dbus-daemon systemd
-        qemu-system-x86 qemu-system-common
+        qemu-system-x86 qemu-system-common qemu-utils
         python3 busybox-static kmod xz-utils zstd ca-certificates
 )
 

@@ -154,8 +154,7 @@ def main():
     t.become_subreaper()
     with t.Workdir(prefix="emud-bench-") as wd, t.Bus(wd) as bus:
         img = wd / "disk.img"
-        with open(img, "wb") as f:
-            f.truncate(64 * 1024 * 1024)
+        t.image(img, 64 * 1024 * 1024)
         bare = bare_qsd_greeting_ms(wd, img)
         with t.VM(wd, slots=2) as vm:
             vm.wait_ready()

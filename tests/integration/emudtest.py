@@ -101,6 +101,17 @@ def main(fn, needs=(QEMU,), guest=True):
     sys.exit(0)
 
 
+def image(path, size, pattern=b""):
+    """A sparse disk image starting with pattern. Mode 0666: emud runs emulators as an
+    unprivileged user, which must be able to open the image (emud checks and refuses
+    otherwise)."""
+    with open(path, "wb") as f:
+        f.write(pattern)
+        f.truncate(size)
+    os.chmod(path, 0o666)
+    return path
+
+
 class Workdir:
     """A short temporary directory (unix socket paths must fit in 108 bytes).
 

@@ -180,7 +180,8 @@ class Emud:
                     "NOTIFY_SOCKET": str(self.notify_path)}
         full_env.update(env or {})
         self.argv = [str(emud_bin()), "--user", "--runtime-dir", str(self.runtime_dir),
-                     "--emulators-dir", str(REPO / "emulators"), *map(str, args)]
+                     "--emulators-dir", str(REPO / "emulators"),
+                     "--policy-dir", str(REPO / "policy" / "policies"), *map(str, args)]
         self._log = open(self.dir / "emud.log", "ab")
         self.proc = subprocess.Popen(self.argv, env=full_env, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log)

@@ -62,8 +62,7 @@ def test(steps):
         imgs = {}
         for name in ("disk0", "disk1", "disk2"):
             imgs[name] = wd / f"{name}.img"
-            with open(imgs[name], "wb") as f:
-                f.truncate(4 * 1024 * 1024)
+            t.image(imgs[name], 4 * 1024 * 1024)
         vm.wait_ready()
         emud = t.Emud(wd, bus)
         emud.emuctl("vm-add", "vm1", "--qmp", vm.qmp_path, check=True)

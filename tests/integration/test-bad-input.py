@@ -63,8 +63,7 @@ def expect_error(emud, name, *args):
 def test(steps):
     with t.Workdir() as wd, t.VM(wd, slots=1) as vm, t.Bus(wd) as bus:
         img = wd / "disk.img"
-        with open(img, "wb") as f:
-            f.truncate(IMG_SIZE)
+        t.image(img, IMG_SIZE)
         (wd / "adir").mkdir()
 
         # A kind whose device_add QEMU rejects, to check the roll-back after a hot-plug

@@ -2,8 +2,8 @@
 """An emulator that cannot come back is given up after the crash-loop limit, with the reason.
 
 emud runs with a short backoff and a limit of 3 restarts. After the emulator is plugged, its
-image is moved away and its process killed: every restart then exits at once
-(qemu-storage-daemon cannot open the image). emud backs off (each delay longer than the last),
+qcow2 image is overwritten with garbage and its process killed: every restart then exits at
+once (qemu-storage-daemon: "Image is not in qcow2 format"). emud backs off (each delay longer than the last),
 then leaves the emulator `failed` with the exit reason, and the device as it is in QEMU
 (give-up-action=leave). The test does not unplug a device whose backend is dead: the guest
 cannot flush it, and QEMU 7.2 stopped answering QMP after such a device_del here.
@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,16 +31,18 @@ def test(steps):
         conf.write_text("[emud]\nrestart-backoff-start-ms=50\nrestart-limit-burst=3\n"
                         "restart-limit-interval-ms=600000\ngive-up-action=leave\n")
         img = wd / "disk.img"
-        with open(img, "wb") as f:
-            f.truncate(4 * 1024 * 1024)
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(img), "4M"], check=True)
+        os.chmod(img, 0o666)
         vm.wait_ready()
         with t.Emud(wd, bus, "--config", conf) as emud:
             emud.emuctl("vm-add", "vm1", "--qmp", vm.qmp_path, check=True)
-            emud.emuctl("spawn", "vm1", "vhost-user-blk", "disk0", f"image={img}", check=True)
+            emud.emuctl("spawn", "vm1", "vhost-user-blk", "disk0", f"image={img}",
+                        "format=qcow2", check=True)
             pid = status(emud, "disk0")["Pid"]
 
             with steps.step("restarts fail, back off, then the emulator is failed"):
-                os.rename(img, wd / "moved.img")
+                with open(img, "r+b") as f:
+                    f.write(b"not a qcow2 image" * 64)
                 os.kill(pid, signal.SIGKILL)
                 t.poll_until(lambda: status(emud, "disk0")["State"] == "failed", 60,
                              "state failed")
@@ -47,7 +50,7 @@ def test(steps):
                 print(f"  reason: {st['Reason']}")
                 assert "crash loop: 3 restarts" in st["Reason"], st
                 assert "exited with status 1" in st["Reason"], st
-                assert "disk.img" in st["Reason"], st          # qsd's own words
+                assert "Image is not in qcow2 format" in st["Reason"], st   # qsd's own words
                 assert st["Restarts"] == 0 and st["Pid"] == 0, st
                 assert st["ExitStatus"] == 1 and st["LastExit"] == "exited with status 1", st
                 delays = [int(d) for d in re.findall(r"restarting in (\d+) ms", emud.log())]
@@ -62,8 +65,7 @@ def test(steps):
 
             with steps.step("restart=no: a crash leaves it failed at once"):
                 img1 = wd / "disk1.img"
-                with open(img1, "wb") as f:
-                    f.truncate(4 * 1024 * 1024)
+                t.image(img1, 4 * 1024 * 1024)
                 emud.emuctl("spawn", "--restart=no", "vm1", "vhost-user-blk", "disk1",
                             f"image={img1}", check=True)
                 st = status(emud, "disk1")

@@ -44,8 +44,7 @@ def iterations(vm):
 def test(steps):
     with t.Workdir() as wd, t.VM(wd, slots=1) as vm, t.Bus(wd) as bus, t.Emud(wd, bus) as emud:
         img = wd / "disk.img"
-        with open(img, "wb") as f:
-            f.truncate(16 * 1024 * 1024)
+        t.image(img, 16 * 1024 * 1024)
         vm.wait_ready()
         emud.emuctl("vm-add", "vm1", "--qmp", vm.qmp_path, check=True)
         emud.emuctl("spawn", "vm1", "vhost-user-blk", "disk0", f"image={img}", check=True)

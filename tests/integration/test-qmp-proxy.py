@@ -33,8 +33,7 @@ def states(qmp, emulator):
 def test(steps):
     with t.Workdir() as wd, t.VM(wd, slots=1) as vm, t.Bus(wd) as bus, t.Emud(wd, bus) as emud:
         img = wd / "disk.img"
-        with open(img, "wb") as f:
-            f.truncate(8 * 1024 * 1024)
+        t.image(img, 8 * 1024 * 1024)
         vm.wait_ready()
 
         with steps.step("vm-add creates the proxy socket; qmp-path prints it"):

@@ -31,9 +31,7 @@ def test(steps):
     with t.Workdir() as wd, t.VM(wd, slots=2) as vm, t.Bus(wd) as bus:
         pattern = b"EMUD-RESTART-" + secrets.token_hex(8).encode()
         img = wd / "disk.img"
-        with open(img, "wb") as f:
-            f.write(pattern)
-            f.truncate(4 * 1024 * 1024)
+        t.image(img, 4 * 1024 * 1024, pattern)
         vm.wait_ready()
 
         emud = t.Emud(wd, bus)

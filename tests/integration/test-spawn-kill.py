@@ -23,9 +23,7 @@ IMG_SIZE = 16 * 1024 * 1024
 
 
 def make_image(path, pattern):
-    with open(path, "wb") as f:
-        f.write(pattern)
-        f.truncate(IMG_SIZE)
+    t.image(path, IMG_SIZE, pattern)
 
 
 def emulators(emud):
@@ -63,6 +61,16 @@ def test(steps):
             assert "emud-disk0" in peripherals(vm), peripherals(vm)
             sock = emud.runtime_dir / "vm" / "vm1" / "disk0.vu.sock"
             assert sock.is_socket(), f"{sock} missing"
+
+        with steps.step("the emulator is confined: no caps, no_new_privs, seccomp, own pid ns"):
+            status = dict(line.split(":", 1) for line in
+                          Path(f"/proc/{pid}/status").read_text().splitlines())
+            assert status["CapEff"].strip() == "0000000000000000", status["CapEff"]
+            assert status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2"
+            assert status["Uid"].split()[0] != "0", status["Uid"]
+            assert status["NSpid"].split()[-1] == "1", status["NSpid"]    # pid 1 inside
+            assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+            assert os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
 
         with steps.step("the emulator gets only its fds and a clean environment"):
             fds = sorted(int(n) for n in os.listdir(f"/proc/{pid}/fd"))
