@@ -15,6 +15,7 @@
  * Files in the runtime directory that belong to none of this are removed.
  */
 #include <errno.h>
+#include <signal.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -85,6 +86,22 @@ static Emulator *adopt_one(Manager *m, Vm *vm, const EmuKind *kind, const StateE
                 emu_warn(&ctx, "cannot reconnect to its QMP monitor %s: %s", e->monitor_path,
                          g_strerror(-mon));
         return e;
+}
+
+/*
+ * An emulator emud cannot take over must not run on unsupervised: stop it,
+ * if (and only if) the pid still names that very process.
+ */
+static void stop_unsupervised(const StateEmulator *se)
+{
+        EmuLogCtx ctx = { .vm = se->vm, .emulator = se->id, .pid = se->pid };
+        EmuProc p;
+        emu_proc_init(&p, NULL, NULL);
+        if (se->pid > 0 && emu_proc_adopt(&p, se->pid, se->start_time) == 0) {
+                emu_warn(&ctx, "stopping its process, which nothing would supervise");
+                emu_proc_signal(&p, SIGKILL);
+        }
+        emu_proc_deinit(&p);
 }
 
 void emulator_probed(Emulator *e)
@@ -183,9 +200,9 @@ void manager_adopt(Manager *m)
                     g_hash_table_contains(m->emulators, se->id) ||
                     !manager_parse_restart(se->restart, &restart) ||
                     !(plan = emu_plan_new_unchecked(kind, se->options, &err))) {
-                        emu_warn(&ctx, "state file: cannot adopt this emulator (%s)%s",
-                                 err ? err->message : "unknown VM, kind or duplicate id",
-                                 se->pid > 0 ? "; its process is left alone" : "");
+                        emu_warn(&ctx, "state file: cannot adopt this emulator (%s)",
+                                 err ? err->message : "unknown VM, kind or duplicate id");
+                        stop_unsupervised(se);
                         continue;
                 }
                 Emulator *e = adopt_one(m, vm, kind, se, plan, restart);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The emud demo: a VM, emud, and a qemu-storage-daemon that emud spawns and hot-plugs into it.
+"""The emud demo: a VM, emud, and a sandboxed qemu-storage-daemon that emud hot-plugs into it.
 
 Run through tests/run.sh demo (it installs and builds first). Everything is real: a TCG guest
 (Debian's kernel and busybox, built from Debian packages on first use), a private D-Bus, emud,
@@ -57,8 +57,15 @@ def main():
                 shell(emud, "spawn", "vm1", "vhost-user-blk", "disk0", f"image={img}")
                 shell(emud, "list")
                 pid = json.loads(emud.emuctl("--json", "status", "disk0").stdout)["Pid"]
-                print(f"$ ps -o pid,ppid,sess,cmd -p {pid}")
-                os.system(f"ps -o pid,ppid,sess,cmd -p {pid} | cut -c1-150")
+                print(f"$ ps -o pid,user,cmd -p {pid}")
+                os.system(f"ps -o pid,user,cmd -p {pid} | cut -c1-150")
+                say("its confinement, as the host sees it (/proc/PID/status)")
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.split(":")[0] in ("Uid", "NSpid", "CapEff", "NoNewPrivs",
+                                              "Seccomp"):
+                        print(f"   {line}")
+                print(f"   net namespace {os.readlink(f'/proc/{pid}/ns/net')} "
+                      f"(emud's: {os.readlink('/proc/self/ns/net')})")
 
                 say("what the guest sees")
                 t.poll_until(lambda: vm.run("test -b /dev/vda")[0] == 0, 30, "/dev/vda")
