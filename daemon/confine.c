@@ -78,8 +78,8 @@ EmuSandbox *confine_prepare(Emulator *e, GError **error)
                                                  !(ro && g_str_equal(ro, "on")) };
                 g_array_append_val(binds, b);
         }
-        g_autofree char *leaf = g_strdup_printf("emud-%s-%s-%u", e->vm->name, e->id,
-                                                ++e->launches);
+        /* The sandbox prefixes "emud-"; '.' cannot occur in names or ids. */
+        g_autofree char *leaf = g_strdup_printf("%s.%s.%u", e->vm->name, e->id, ++e->launches);
         EmuSandboxConfig sc = {
                 .steps = steps,
                 .binary = k->binary,
@@ -96,8 +96,13 @@ EmuSandbox *confine_prepare(Emulator *e, GError **error)
                 .policy = e->policy,
                 .mode = e->seccomp_mode,
         };
-        if (!e->policy)
-                sc.steps &= ~(unsigned)EMU_SANDBOX_SECCOMP;
+        if (!e->policy && (steps & EMU_SANDBOX_SECCOMP)) {
+                /* Never run it without the filter its kind asks for. */
+                g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_DESCRIPTOR,
+                            "no seccomp policy '%s' could be loaded for kind %s",
+                            k->policy, k->name);
+                return NULL;
+        }
         EmuSandbox *sb = emu_sandbox_new(&sc, error);
         if (!sb)
                 return NULL;

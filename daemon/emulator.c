@@ -28,6 +28,7 @@
 #include "emulator-internal.h"
 #include "confine.h"
 #include "qmp-service.h"
+#include "state.h"
 #include "scope.h"
 
 const char *emu_state_name(EmuState s)
@@ -321,6 +322,8 @@ static bool launch(Emulator *e, GError **error)
         g_autofree char *cmdline = g_strjoinv(" ", e->plan->argv);
         emu_info(&ctx, "started as pid %d: %s", (int)e->proc.pid, cmdline);
         manager_emulator_changed(e->m, e);
+        /* At once: an emud killed now must find this pid in the state file. */
+        state_save(e->m);
         return true;
 }
 

@@ -430,7 +430,7 @@ void manager_emulator_changed(Manager *m, Emulator *e)
         bus_emulator_changed(m, e);
         qmp_service_emulator_state(e);
         notify_status(m);
-        state_save(m);
+        state_save_soon(m);
 }
 
 void manager_emulator_gone(Manager *m, Emulator *e)
@@ -438,7 +438,7 @@ void manager_emulator_gone(Manager *m, Emulator *e)
         bus_emulator_remove(m, e);
         g_hash_table_remove(m->emulators, e->id);
         notify_status(m);
-        state_save(m);
+        state_save_soon(m);
         if (m->shutting_down && g_hash_table_size(m->emulators) == 0 && m->idle_cb)
                 m->idle_cb(m);
 }
@@ -489,5 +489,7 @@ void manager_free(Manager *m)
         sd_bus_unref(m->bus);
         g_free(m->last_status);
         g_free(m->last_state);
+        if (m->state_idle)
+                g_source_remove(m->state_idle);
         g_free(m);
 }

@@ -130,6 +130,7 @@ struct Manager {
         char *last_state;       /* last content written to the state file */
         sd_bus_message *shutdown_reply; /* a Shutdown call, answered when done */
         bool state_error_logged;
+        guint state_idle;       /* a coalesced state_save() pending */
         void (*idle_cb)(Manager *m); /* called when shutting down and no emulator is left */
 };
 

@@ -42,9 +42,18 @@ void scope_attach(Manager *m, Emulator *e)
         if (r >= 0)
                 r = sd_bus_message_append(msg, "ss", unit, "fail");
         if (r >= 0)
-                r = sd_bus_message_append(msg, "a(sv)", 3, "PIDs", "au", 1,
+                r = sd_bus_message_open_container(msg, 'a', "(sv)");
+        if (r >= 0)
+                r = sd_bus_message_append(msg, "(sv)(sv)(sv)", "PIDs", "au", 1,
                                           (uint32_t)e->proc.pid, "Description", "s", desc,
                                           "CollectMode", "s", "inactive-or-failed");
+        /* The scope takes the process out of its sandbox cgroup leaf: carry the limits. */
+        if (r >= 0 && e->kind->memory_max)
+                r = sd_bus_message_append(msg, "(sv)", "MemoryMax", "t", e->kind->memory_max);
+        if (r >= 0 && e->kind->pids_max)
+                r = sd_bus_message_append(msg, "(sv)", "TasksMax", "t", e->kind->pids_max);
+        if (r >= 0)
+                r = sd_bus_message_close_container(msg);
         if (r >= 0)
                 r = sd_bus_message_append(msg, "a(sa(sv))", 0);
         char *what = g_strdup(e->id);

@@ -108,6 +108,10 @@ static int write_atomically(const char *path, const char *data)
 
 int state_save(Manager *m)
 {
+        if (m->state_idle) {
+                g_source_remove(m->state_idle);
+                m->state_idle = 0;
+        }
         g_autofree char *text = render(m);
         if (g_strcmp0(text, m->last_state) == 0)
                 return 0;
@@ -124,6 +128,20 @@ int state_save(Manager *m)
         g_free(m->last_state);
         m->last_state = g_steal_pointer(&text);
         return 0;
+}
+
+static gboolean save_idle(gpointer userdata)
+{
+        Manager *m = userdata;
+        m->state_idle = 0;
+        state_save(m);
+        return G_SOURCE_REMOVE;
+}
+
+void state_save_soon(Manager *m)
+{
+        if (!m->state_idle)
+                m->state_idle = g_idle_add_full(G_PRIORITY_HIGH, save_idle, m, NULL);
 }
 
 static void state_vm_free(StateVm *v)

@@ -42,6 +42,13 @@ typedef struct {
 /* Write the file if its content changed. Logs (once) and returns -errno on failure. */
 int state_save(Manager *m);
 
+/*
+ * Write it once the current main-loop dispatch is over: a spawn changes its
+ * emulator several times in a row, and each write costs two fsyncs. Changes
+ * whose loss would orphan a process (a launch) use state_save() directly.
+ */
+void state_save_soon(Manager *m);
+
 /* Read the file; a missing file is an empty snapshot. Never NULL. */
 StateSnapshot *state_load(const char *path);
 void state_snapshot_free(StateSnapshot *s);

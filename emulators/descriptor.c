@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -649,6 +650,11 @@ static EmuPlan *plan_new(const EmuKind *k, GHashTable *options, bool check_paths
                 bool writable = o->writable_unless && !(ro && strcmp(ro, "on") == 0);
                 if (!check_path(o, v, writable, error))
                         return NULL;
+                /* The emulator gets the canonical path: a sandbox binds the file there,
+                 * not at the symlinks (/dev/disk/by-id/...) that lead to it. */
+                g_autofree char *real = realpath(v, NULL);
+                if (real && strcmp(real, v) != 0)
+                        g_hash_table_insert(p->values, g_strdup(o->name), g_steal_pointer(&real));
         }
 
         size_t n = g_strv_length(k->argv);

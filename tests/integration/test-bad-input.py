@@ -36,7 +36,9 @@ def children(pid):
 
 
 def snapshot(emud):
-    files = sorted(str(p.relative_to(emud.runtime_dir)) for p in emud.runtime_dir.rglob("*"))
+    # state.jsonl.tmp exists for an instant while emud rewrites its state file.
+    files = sorted(str(p.relative_to(emud.runtime_dir)) for p in emud.runtime_dir.rglob("*")
+                   if p.name != "state.jsonl.tmp")
     return {
         "emulators": json.loads(emud.emuctl("--json", "list", check=True).stdout),
         "vms": json.loads(emud.emuctl("--json", "vm-list", check=True).stdout),
