@@ -10,8 +10,9 @@
  * The state file, <runtime>/state.jsonl: what a restarted emud needs to take
  * over, one JSON object a line (VMs first, then emulators). One object a
  * line means a damaged line costs that entry only. It is rewritten
- * atomically (temporary file, fsync, rename, fsync of the directory) after
- * every change that alters its content.
+ * atomically (temporary file, fsync, rename, fsync of the directory) when
+ * its content changes: once per main-loop dispatch, and at once after a
+ * launch (see state_save_soon()).
  */
 typedef struct {
         char *name;
