@@ -22,7 +22,7 @@ esac
 packages=(
         gcc meson ninja-build pkg-config
         libglib2.0-dev libjansson-dev libsystemd-dev libseccomp-dev
-        dbus-daemon systemd
+        dbus dbus-daemon systemd procps
         qemu-system-x86 qemu-system-common qemu-utils
         python3 busybox-static kmod xz-utils zstd ca-certificates
 )
