@@ -75,6 +75,34 @@ fail:;
 
 static int launch_sandboxed(const EmuLaunchSpec *spec, EmuLaunched *ret, char **ret_msg);
 
+/*
+ * Duplicate every fd the child gets to a number at or above base, so that the
+ * child's dup2() calls cannot clobber one another, and open /dev/null and the
+ * output fd up there too. *n_src counts the copies made, also on failure, so
+ * the caller can close them.
+ */
+static int raise_fds(const EmuLaunchSpec *spec, int base, int *src, size_t *n_src,
+                     int *ret_devnull, int *ret_out)
+{
+        for (*n_src = 0; *n_src < spec->n_fds; (*n_src)++) {
+                src[*n_src] = fcntl(spec->fds[*n_src], F_DUPFD_CLOEXEC, base);
+                if (src[*n_src] < 0)
+                        return -errno;
+        }
+        emu_autofd raw = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (raw < 0)
+                return -errno;
+        emu_autofd devnull = fcntl(raw, F_DUPFD_CLOEXEC, base);
+        if (devnull < 0)
+                return -errno;
+        int out = fcntl(spec->output_fd >= 0 ? spec->output_fd : devnull, F_DUPFD_CLOEXEC, base);
+        if (out < 0)
+                return -errno;
+        *ret_devnull = emu_steal_fd(&devnull);
+        *ret_out = out;
+        return 0;
+}
+
 int emu_launch(const EmuLaunchSpec *spec, pid_t *ret_pid, int *ret_pidfd)
 {
         if (spec->sandbox) {
@@ -96,23 +124,11 @@ int emu_launch(const EmuLaunchSpec *spec, pid_t *ret_pid, int *ret_pidfd)
         int r = 0;
         emu_autofd devnull = -1, out = -1, err_r = -1, err_w = -1;
 
-        for (; n_src < spec->n_fds; n_src++) {
-                src[n_src] = fcntl(spec->fds[n_src], F_DUPFD_CLOEXEC, base);
-                if (src[n_src] < 0) {
-                        r = -errno;
-                        goto out;
-                }
-        }
-        int raw = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (raw < 0) {
-                r = -errno;
+        r = raise_fds(spec, base, src, &n_src, &devnull, &out);
+        if (r < 0)
                 goto out;
-        }
-        devnull = fcntl(raw, F_DUPFD_CLOEXEC, base);
-        emu_close(raw);
-        out = fcntl(spec->output_fd >= 0 ? spec->output_fd : devnull, F_DUPFD_CLOEXEC, base);
         int pipefd[2];
-        if (devnull < 0 || out < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
                 r = -errno;
                 goto out;
         }
@@ -318,23 +334,11 @@ static int launch_sandboxed(const EmuLaunchSpec *spec, EmuLaunched *ret, char **
         EmuChildFailure f = { .step = -1, .index = -1 };
         pid_t pid = -1;
 
-        for (; n_src < spec->n_fds; n_src++) {
-                src[n_src] = fcntl(spec->fds[n_src], F_DUPFD_CLOEXEC, base);
-                if (src[n_src] < 0) {
-                        r = -errno;
-                        goto out;
-                }
-        }
-        int raw = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (raw < 0) {
-                r = -errno;
+        r = raise_fds(spec, base, src, &n_src, &devnull, &out);
+        if (r < 0)
                 goto out;
-        }
-        devnull = fcntl(raw, F_DUPFD_CLOEXEC, base);
-        emu_close(raw);
-        out = fcntl(spec->output_fd >= 0 ? spec->output_fd : devnull, F_DUPFD_CLOEXEC, base);
         int pipefd[2], pair[2];
-        if (devnull < 0 || out < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
                 r = -errno;
                 goto out;
         }
