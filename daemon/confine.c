@@ -111,10 +111,12 @@ EmuSandbox *confine_prepare(Emulator *e, GError **error)
         for (const char *const *n = emu_sandbox_notes(sb); *n; n++)
                 emu_info(&ctx, "sandbox: %s", *n);
         uid_t uid = emu_sandbox_uid(sb);
+        /* The configured group, else the user's own (65534 is nogroup's gid too). */
+        gid_t gid = cfg->emulator_gid != (gid_t)-1 ? cfg->emulator_gid : (gid_t)uid;
         if (steps & EMU_SANDBOX_IDS) {
                 for (guint i = 0; i < binds->len; i++) {
                         const EmuSandboxBind *b = &g_array_index(binds, EmuSandboxBind, i);
-                        if (may_access(b->path, uid, uid, b->writable))
+                        if (may_access(b->path, uid, gid, b->writable))
                                 continue;
                         g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH,
                                     "%s is not %s by the emulator's user (uid %u): give that "
