@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -190,6 +191,16 @@ int main(int argc, char **argv)
                 g_free(cfg.kinds_dir), cfg.kinds_dir = g_steal_pointer(&kinds_dir);
         if (policy_dir)
                 g_free(cfg.policy_dir), cfg.policy_dir = g_steal_pointer(&policy_dir);
+
+        /* Once, not at every launch: a user lookup can go through NSS modules and userdb. */
+        if (cfg.sandbox && cfg.emulator_uid == (uid_t)-1) {
+                struct passwd *pw = getpwnam("emud-emu");
+                cfg.emulator_uid = pw ? pw->pw_uid : 65534;
+                cfg.emulator_gid = pw ? pw->pw_gid : 65534;
+                if (!pw)
+                        g_message("no user emud-emu: emulators run as 65534:65534 (nobody); "
+                                  "set emulator-user in emud.conf to choose");
+        }
 
         g_autoptr(GHashTable) kinds = emu_kinds_load_dir(cfg.kinds_dir, &err);
         if (!kinds) {
