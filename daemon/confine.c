@@ -24,8 +24,11 @@
 
 EmuPolicy *confine_load_policy(Manager *m, const EmuKind *kind, GError **error)
 {
-        if (!m->cfg->sandbox)
-                return NULL;
+        unsigned steps = 0;
+        if (!m->cfg->sandbox ||
+            (emu_sandbox_steps_parse(kind->sandbox_steps, &steps, NULL) &&
+             !(steps & EMU_SANDBOX_SECCOMP)))
+                return NULL; /* no filter: no policy needed */
         const char *dirs[] = { m->cfg->admin_policy_dir, m->cfg->policy_dir, NULL };
         g_autoptr(GError) err = NULL;
         EmuPolicy *p = emu_policy_load(kind->policy, dirs, &err);

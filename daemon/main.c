@@ -22,6 +22,7 @@
 #include "bus-source.h"
 #include "config.h"
 #include "emu-cleanup.h"
+#include "emu-error.h"
 #include "emu-log.h"
 #include "emud-build.h"
 #include "manager.h"
@@ -32,6 +33,38 @@ typedef struct {
         guint bus_source;
         int exit_code;
 } Daemon;
+
+/*
+ * A kind's sandbox steps and seccomp policy are configuration: check them at
+ * start-up, so that a typo stops emud here rather than failing every Spawn.
+ */
+static bool check_kinds_confinement(const EmudConfig *cfg, GHashTable *kinds, GError **error)
+{
+        if (!cfg->sandbox)
+                return true;
+        const char *dirs[] = { cfg->admin_policy_dir, cfg->policy_dir, NULL };
+        GHashTableIter it;
+        const EmuKind *k;
+        g_hash_table_iter_init(&it, kinds);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&k)) {
+                unsigned steps;
+                g_autoptr(GError) err = NULL;
+                if (!emu_sandbox_steps_parse(k->sandbox_steps, &steps, &err)) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_DESCRIPTOR,
+                                    "%s: sandbox steps: %s", k->origin, err->message);
+                        return false;
+                }
+                if (!(steps & EMU_SANDBOX_SECCOMP))
+                        continue;
+                g_autoptr(EmuPolicy) p = emu_policy_load(k->policy, dirs, &err);
+                if (!p) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_DESCRIPTOR,
+                                    "seccomp policy of kind %s: %s", k->name, err->message);
+                        return false;
+                }
+        }
+        return true;
+}
 
 /* The manager's idle callback has no user data; there is one daemon. */
 static Daemon *the_daemon;
@@ -210,6 +243,11 @@ int main(int argc, char **argv)
         }
         if (g_hash_table_size(kinds) == 0)
                 g_warning("no emulator kinds in %s", cfg.kinds_dir);
+        if (!check_kinds_confinement(&cfg, kinds, &err)) {
+                g_printerr("emud: %s\n", err->message);
+                emud_config_deinit(&cfg);
+                return 1;
+        }
 
         /* Claim the name before touching the runtime directory a running emud may own. */
         g_autoptr(sd_bus) bus = NULL;

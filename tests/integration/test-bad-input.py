@@ -162,7 +162,8 @@ def test(steps):
                 other.mkdir()
                 with t.Bus(other) as bus2:
                     r = subprocess.run([str(t.emud_bin()), "--user", "--runtime-dir",
-                                        emud.runtime_dir, "--emulators-dir", kinds],
+                                        emud.runtime_dir, "--emulators-dir", kinds,
+                                        "--policy-dir", t.REPO / "policy" / "policies"],
                                        env={"DBUS_SESSION_BUS_ADDRESS": bus2.address,
                                             "PATH": os.environ["PATH"]},
                                        capture_output=True, text=True, timeout=30)

@@ -17,6 +17,7 @@ and policy directory; real QEMU, real guest, real qemu-storage-daemon.
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,8 +54,7 @@ def test(steps):
         shutil.copytree(t.REPO / "policy" / "policies", policies)
         policy_without(policies, "no-accept", "accept4", "accept")
         (policies / "base-only.policy").write_text("@default kill\n@include base\n")
-        (policies / "broken.policy").write_text("@default kill\n@include base\n"
-                                                "no_such_syscall\n")
+        (policies / "broken.policy").write_text("@default kill\n@include base\n")
         for name, pol in (("noaccept-blk", "no-accept"),
                           ("learn-blk", "base-only"), ("broken-blk", "broken"),
                           ("learned-blk", "learned")):
@@ -62,6 +62,18 @@ def test(steps):
         img = t.image(wd / "disk.img", 8 * 1024 * 1024)
         (policies / "learned.policy").write_text("@default kill\n@include base\n")
         vm.wait_ready()
+
+        with steps.step("a kind whose policy is broken stops emud at start-up, naming the line"):
+            (policies / "broken.policy").write_text("@default kill\n@include base\n"
+                                                    "no_such_syscall\n")
+            r = subprocess.run([str(t.emud_bin()), "--user", "--runtime-dir", wd / "run0",
+                                "--emulators-dir", kinds, "--policy-dir", policies],
+                               env={"DBUS_SESSION_BUS_ADDRESS": bus.address,
+                                    "PATH": os.environ["PATH"]},
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 1, r
+            assert "broken.policy:3" in r.stderr and "no_such_syscall" in r.stderr, r.stderr
+            (policies / "broken.policy").write_text("@default kill\n@include base\n")
 
         with t.Emud(wd, bus, "--emulators-dir", kinds, "--policy-dir", policies) as emud:
             emud.emuctl("vm-add", "vm1", "--qmp", vm.qmp_path, check=True)
@@ -107,12 +119,15 @@ def test(steps):
                 assert "d1" not in {e["id"] for e in json.loads(
                     emud.emuctl("--json", "list", check=True).stdout)}
 
-            with steps.step("a bad policy file: the spawn fails naming file and line"):
+            with steps.step("a policy file broken after start: the spawn fails naming the line"):
+                (policies / "broken.policy").write_text("@default kill\n@include base\n"
+                                                        "no_such_syscall\n")
                 r = emud.emuctl("--json", "spawn", "vm1", "broken-blk", "d2", f"image={img}")
                 err = json.loads(r.stderr)
                 assert err["error"] == "org.emud.Error.BadDescriptor", err
                 assert "broken.policy:3" in err["message"], err
                 assert "no_such_syscall" in err["message"], err
+                (policies / "broken.policy").write_text("@default kill\n@include base\n")
 
         # A fresh emud and VM state for the learn round trip (d0's device stays plugged
         # without a backend, which the guest cannot flush).
