@@ -77,12 +77,12 @@ static int launch_sandboxed(const EmuLaunchSpec *spec, EmuLaunched *ret, char **
 
 /*
  * Duplicate every fd the child gets to a number at or above base, so that the
- * child's dup2() calls cannot clobber one another, and open /dev/null and the
- * output fd up there too. *n_src counts the copies made, also on failure, so
- * the caller can close them.
+ * child's dup2() calls cannot clobber one another, and open /dev/null, the
+ * output fd and the write end of the exec-error pipe up there too. *n_src
+ * counts the copies made, also on failure, so the caller can close them.
  */
 static int raise_fds(const EmuLaunchSpec *spec, int base, int *src, size_t *n_src,
-                     int *ret_devnull, int *ret_out)
+                     int *ret_devnull, int *ret_out, int *ret_err_r, int *ret_err_w)
 {
         for (*n_src = 0; *n_src < spec->n_fds; (*n_src)++) {
                 src[*n_src] = fcntl(spec->fds[*n_src], F_DUPFD_CLOEXEC, base);
@@ -95,11 +95,22 @@ static int raise_fds(const EmuLaunchSpec *spec, int base, int *src, size_t *n_sr
         emu_autofd devnull = fcntl(raw, F_DUPFD_CLOEXEC, base);
         if (devnull < 0)
                 return -errno;
-        int out = fcntl(spec->output_fd >= 0 ? spec->output_fd : devnull, F_DUPFD_CLOEXEC, base);
+        emu_autofd out = fcntl(spec->output_fd >= 0 ? spec->output_fd : devnull,
+                               F_DUPFD_CLOEXEC, base);
         if (out < 0)
                 return -errno;
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        emu_autofd err_r = pipefd[0];
+        int err_w = fcntl(pipefd[1], F_DUPFD_CLOEXEC, base);
+        emu_close(pipefd[1]);
+        if (err_w < 0)
+                return -errno;
         *ret_devnull = emu_steal_fd(&devnull);
-        *ret_out = out;
+        *ret_out = emu_steal_fd(&out);
+        *ret_err_r = emu_steal_fd(&err_r);
+        *ret_err_w = err_w;
         return 0;
 }
 
@@ -124,21 +135,9 @@ int emu_launch(const EmuLaunchSpec *spec, pid_t *ret_pid, int *ret_pidfd)
         int r = 0;
         emu_autofd devnull = -1, out = -1, err_r = -1, err_w = -1;
 
-        r = raise_fds(spec, base, src, &n_src, &devnull, &out);
+        r = raise_fds(spec, base, src, &n_src, &devnull, &out, &err_r, &err_w);
         if (r < 0)
                 goto out;
-        int pipefd[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0) {
-                r = -errno;
-                goto out;
-        }
-        err_r = pipefd[0];
-        err_w = fcntl(pipefd[1], F_DUPFD_CLOEXEC, base);
-        emu_close(pipefd[1]);
-        if (err_w < 0) {
-                r = -errno;
-                goto out;
-        }
 
         pid_t pid = fork();
         if (pid < 0) {
@@ -334,18 +333,11 @@ static int launch_sandboxed(const EmuLaunchSpec *spec, EmuLaunched *ret, char **
         EmuChildFailure f = { .step = -1, .index = -1 };
         pid_t pid = -1;
 
-        r = raise_fds(spec, base, src, &n_src, &devnull, &out);
+        r = raise_fds(spec, base, src, &n_src, &devnull, &out, &err_r, &err_w);
         if (r < 0)
                 goto out;
-        int pipefd[2], pair[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0) {
-                r = -errno;
-                goto out;
-        }
-        err_r = pipefd[0];
-        err_w = fcntl(pipefd[1], F_DUPFD_CLOEXEC, base);
-        emu_close(pipefd[1]);
-        if (err_w < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+        int pair[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
                 r = -errno;
                 goto out;
         }
