@@ -35,7 +35,7 @@ import traceback
 from pathlib import Path
 
 # Part of this module's API; split out only to keep files short.
-from emudtest_qmp import QMP, QMPError  # noqa: F401
+from emudtest_qmp import QMP, QMPError, try_connect  # noqa: F401
 from emudtest_procs import (REPO, Bus, Emud, poll_until, stop_process,  # noqa: F401
                             become_subreaper, emuctl, emuctl_bin, emud_bin, emud_usable,
                             proc_state, wait_gone)
@@ -250,7 +250,7 @@ class VM:
                                      stderr=subprocess.STDOUT)
         try:
             self.qmp = QMP(self.test_qmp_path, timeout=start_timeout, alive=self._check_alive)
-            self._serial = poll_until(lambda: _try_connect(self.serial_path), start_timeout,
+            self._serial = poll_until(lambda: try_connect(self.serial_path), start_timeout,
                                       "the serial socket", alive=self._check_alive)
             self._thread = threading.Thread(target=self._reader, daemon=True)
             self._thread.start()
@@ -367,12 +367,4 @@ class VM:
         self.stop()
 
 
-def _try_connect(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        s.connect(str(path))
-        return s
-    except (FileNotFoundError, ConnectionRefusedError):
-        s.close()
-        return None
 

@@ -19,6 +19,17 @@ class QMPError(Exception):
         self.desc = desc
 
 
+def try_connect(path):
+    """A connected unix stream socket, or None while nothing listens on path yet."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        s.connect(str(path))
+        return s
+    except (FileNotFoundError, ConnectionRefusedError):
+        s.close()
+        return None
+
+
 class QMP:
     """QMP client over a unix stream socket.
 
@@ -46,12 +57,9 @@ class QMP:
     def _connect(path, timeout, alive):
         deadline = time.monotonic() + timeout
         while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-            try:
-                s.connect(str(path))
+            s = try_connect(path)
+            if s:
                 return s
-            except (FileNotFoundError, ConnectionRefusedError):
-                s.close()
             if alive:
                 alive()
             if time.monotonic() >= deadline:

@@ -12,6 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# The integration harness's bounded polling, shared rather than written twice.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from emudtest_procs import poll_until  # noqa: E402
+
 QEMU = os.environ.get("EMUD_QEMU", "qemu-system-x86_64")
 QSD = os.environ.get("EMUD_QSD", "qemu-storage-daemon")
 PROXYD = os.environ.get("QMP_PROXYD", "")
@@ -43,16 +47,7 @@ def main(fn, needs=(QEMU,)):
 
 
 def wait_for(fn, what, timeout=TIMEOUT, alive=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        r = fn()
-        if r:
-            return r
-        if alive:
-            alive()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+    return poll_until(fn, timeout, what, alive=alive)
 
 
 class Proc:
