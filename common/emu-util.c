@@ -31,3 +31,13 @@ int emu_count_open_fds(void)
         closedir(d);
         return n - 1; /* the directory's own fd */
 }
+
+guint emu_fd_watch(int fd, GIOCondition cond, GUnixFDSourceFunc func, void *userdata)
+{
+        GSource *source = g_unix_fd_source_new(fd, cond);
+        g_source_set_callback(source, (GSourceFunc)(void (*)(void))func, userdata, NULL);
+        g_source_set_can_recurse(source, TRUE);
+        guint id = g_source_attach(source, NULL);
+        g_source_unref(source);
+        return id;
+}

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <glib.h>
+#include <glib-unix.h>
 #include <jansson.h>
 #include <unistd.h>
 
@@ -55,3 +56,13 @@ int emu_fd_nonblock(int fd, bool nonblock);
 
 /* Read /proc/self/fd and return how many fds are open; for leak checks in tests. */
 int emu_count_open_fds(void);
+
+/*
+ * Watch an fd on the default main context, like g_unix_fd_add(), but with a
+ * source that may recurse. GLib "blocks" a non-recursive source while its
+ * callback runs by removing its fd from the context's poll set and adding it
+ * back afterwards, and each of those wakes the context through its eventfd:
+ * two writes, a read and an extra poll() per dispatch. emud never iterates
+ * the main loop from a callback, so its busy fds (QMP connections) skip that.
+ */
+guint emu_fd_watch(int fd, GIOCondition cond, GUnixFDSourceFunc func, void *userdata);

@@ -187,10 +187,10 @@ bool emu_proc_launch(EmuProc *p, const EmuLaunchSpec *spec, int *ret_listener, G
         p->pidfd = l.pidfd;
         p->adopted = false;
         p->start_time = emu_proc_read_start_time(pid);
-        p->pid_watch = g_unix_fd_add(p->pidfd, G_IO_IN, on_pidfd, p);
+        p->pid_watch = emu_fd_watch(p->pidfd, G_IO_IN, on_pidfd, p);
         p->output_fd = emu_steal_fd(&out_r);
         (void)emu_fd_nonblock(p->output_fd, true);
-        p->output_watch = g_unix_fd_add(p->output_fd, G_IO_IN | G_IO_HUP, on_output, p);
+        p->output_watch = emu_fd_watch(p->output_fd, G_IO_IN | G_IO_HUP, on_output, p);
         g_clear_pointer(&p->last_output, g_free);
         return true;
 }
@@ -209,7 +209,7 @@ int emu_proc_adopt(EmuProc *p, pid_t pid, guint64 start_time)
         p->start_time = start_time;
         p->adopted = true;
         p->pidfd = emu_steal_fd(&pidfd);
-        p->pid_watch = g_unix_fd_add(p->pidfd, G_IO_IN, on_pidfd, p);
+        p->pid_watch = emu_fd_watch(p->pidfd, G_IO_IN, on_pidfd, p);
         return 0;
 }
 

@@ -135,7 +135,7 @@ EmuSeccompWatch *emu_seccomp_watch_new(int listener_fd, EmuSeccompMode mode, int
         /* Sized by the kernel, not by our headers: the structs may grow. */
         if (seccomp_notify_alloc(&w->req, &w->resp) < 0)
                 g_error("seccomp_notify_alloc: out of memory");
-        w->source = g_unix_fd_add(listener_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_listener, w);
+        w->source = emu_fd_watch(listener_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_listener, w);
         return w;
 }
 

@@ -147,7 +147,7 @@ static void flush(ProxySession *s)
                         return;
                 }
                 if (!s->out_watch)
-                        s->out_watch = g_unix_fd_add(s->fd, G_IO_OUT, on_writable, s);
+                        s->out_watch = emu_fd_watch(s->fd, G_IO_OUT, on_writable, s);
                 return;
         }
         clear_source(&s->out_watch);
@@ -208,7 +208,7 @@ ProxySession *proxy_session_new(int fd, size_t max_message, size_t max_output,
         s->out = emu_qmp_outbuf_new();
         s->max_output = max_output;
         (void)emu_fd_nonblock(fd, true);
-        s->in_watch = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, s);
+        s->in_watch = emu_fd_watch(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, s);
         return s;
 }
 

@@ -455,7 +455,7 @@ EmuQmpProxy *emu_qmp_proxy_new(EmuQmpClient *upstream, const char *socket_path,
                 if (emu_qmp_client_is_ready(upstream))
                         on_upstream_ready(upstream, emu_qmp_client_get_greeting(upstream), p);
         }
-        p->listen_watch = g_unix_fd_add(fd, G_IO_IN, on_accept, p);
+        p->listen_watch = emu_fd_watch(fd, G_IO_IN, on_accept, p);
         return p;
 }
 

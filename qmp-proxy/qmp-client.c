@@ -151,7 +151,7 @@ static void flush_out(EmuQmpClient *c)
         int r = emu_qmp_outbuf_flush(c->out, c->fd);
         if (r == -EAGAIN) {
                 if (!c->out_watch)
-                        c->out_watch = g_unix_fd_add(c->fd, G_IO_OUT, on_writable, c);
+                        c->out_watch = emu_fd_watch(c->fd, G_IO_OUT, on_writable, c);
                 return;
         }
         clear_source(&c->out_watch);
@@ -481,7 +481,7 @@ EmuQmpClient *emu_qmp_client_new(int fd, const char *name, guint greeting_timeou
         g_queue_init(&c->flight);
         g_queue_init(&c->failed);
         (void)emu_fd_nonblock(fd, true);
-        c->in_watch = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, c);
+        c->in_watch = emu_fd_watch(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, c);
         if (greeting_timeout_ms)
                 c->timer = g_timeout_add(greeting_timeout_ms, on_greeting_timeout, c);
         return c;
