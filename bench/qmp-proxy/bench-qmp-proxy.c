@@ -193,8 +193,21 @@ static void fanout(Conn *driver, Conn *watch, unsigned n_watch, unsigned events,
         }
 }
 
+static pid_t proxy_tid;
+
+/* Nanoseconds the proxy's thread has spent on a CPU (schedstat's first field). */
+static double proxy_cpu_ns(void)
+{
+        g_autofree char *path = g_strdup_printf("/proc/self/task/%d/schedstat", (int)proxy_tid);
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return 0;
+        return g_ascii_strtod(text, NULL);
+}
+
 static gpointer loop_thread(gpointer loop)
 {
+        proxy_tid = gettid();
         g_main_loop_run(loop);
         return NULL;
 }
@@ -265,7 +278,9 @@ int main(int argc, char **argv)
 
         double d50, d99, p50, p99;
         latency(&direct[0], rounds, &d50, &d99);
+        double cpu0 = proxy_cpu_ns();
         latency(&proxied[0], rounds, &p50, &p99);
+        double cpu_per_cmd = (proxy_cpu_ns() - cpu0) / 1e3 / (rounds + rounds / 10);
         double d1 = throughput(direct, 1, rounds), p1 = throughput(proxied, 1, rounds);
         double d8 = throughput(direct, 8, rounds / 4), p8 = throughput(proxied, 8, rounds / 4);
 
@@ -280,6 +295,7 @@ int main(int argc, char **argv)
                rounds);
         printf("  query-status round trip, direct       p50 %8.1f us   p99 %8.1f us\n", d50, d99);
         printf("  query-status round trip, proxied      p50 %8.1f us   p99 %8.1f us\n", p50, p99);
+        printf("  proxy thread CPU per proxied command  %8.1f us\n", cpu_per_cmd);
         printf("  commands/s, 1 client                  direct %9.0f   proxied %9.0f\n", d1, p1);
         printf("  commands/s, 8 clients                 direct %9.0f   proxied %9.0f\n", d8, p8);
         printf("  event latency (QEMU timestamp to arrival), 1 direct client: p50 %.1f us, "
