@@ -71,9 +71,8 @@ static char *read_line(Conn *c, char *out, size_t outlen)
         }
 }
 
-static void write_all(int fd, const char *s)
+static void write_all(int fd, const char *s, size_t len)
 {
-        size_t len = strlen(s);
         while (len) {
                 ssize_t n = write(fd, s, len);
                 if (n < 0 && errno == EINTR)
@@ -102,7 +101,8 @@ static void conn_open(Conn *c, const char *path)
         c->len = 0;
         char line[4096];
         read_line(c, line, sizeof(line)); /* greeting */
-        write_all(c->fd, "{\"execute\":\"qmp_capabilities\"}\n");
+        static const char caps[] = "{\"execute\":\"qmp_capabilities\"}\n";
+        write_all(c->fd, caps, strlen(caps));
         read_line(c, line, sizeof(line));
 }
 
@@ -110,7 +110,7 @@ static void conn_open(Conn *c, const char *path)
 static void roundtrip(Conn *c, const char *cmd)
 {
         char line[8192];
-        write_all(c->fd, cmd);
+        write_all(c->fd, cmd, strlen(cmd));
         do
                 read_line(c, line, sizeof(line));
         while (strstr(line, "\"event\""));
@@ -129,20 +129,75 @@ static double pct(double *v, size_t n, double p)
         return v[i];
 }
 
-static void latency(Conn *c, unsigned rounds, double *ret_p50, double *ret_p99)
+/*
+ * Round trips on several connections, interleaved (one on each in turn), so
+ * that every path sees the same QEMU and the same machine noise.
+ */
+static void latency(Conn **conns, unsigned n, unsigned rounds, double *ret_p50, double *ret_p99)
 {
         static const char cmd[] = "{\"execute\":\"query-status\",\"id\":1}\n";
         for (unsigned i = 0; i < rounds / 10; i++)
-                roundtrip(c, cmd);
-        double *v = g_new(double, rounds);
-        for (unsigned i = 0; i < rounds; i++) {
-                double t0 = now_us();
-                roundtrip(c, cmd);
-                v[i] = now_us() - t0;
+                for (unsigned k = 0; k < n; k++)
+                        roundtrip(conns[k], cmd);
+        double *v = g_new(double, (size_t)rounds * n);
+        for (unsigned i = 0; i < rounds; i++)
+                for (unsigned k = 0; k < n; k++) {
+                        double t0 = now_us();
+                        roundtrip(conns[k], cmd);
+                        v[(size_t)k * rounds + i] = now_us() - t0;
+                }
+        for (unsigned k = 0; k < n; k++) {
+                ret_p50[k] = pct(v + (size_t)k * rounds, rounds, 50);
+                ret_p99[k] = pct(v + (size_t)k * rounds, rounds, 99);
         }
-        *ret_p50 = pct(v, rounds, 50);
-        *ret_p99 = pct(v, rounds, 99);
         g_free(v);
+}
+
+/*
+ * The floor for any proxy: a thread that only copies bytes between one
+ * client and one QEMU monitor, with no parsing at all. What emud's proxy
+ * adds beyond this relay is its own cost; the rest is the extra hop.
+ */
+typedef struct {
+        int listen_fd;
+        char *upstream_path;
+} Relay;
+
+static gpointer relay_thread(gpointer data)
+{
+        Relay *r = data;
+        int cfd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int ufd = emu_qmp_connect_unix(r->upstream_path, NULL);
+        if (cfd < 0 || ufd < 0)
+                die("relay");
+        struct pollfd pf[2] = { { .fd = cfd, .events = POLLIN }, { .fd = ufd, .events = POLLIN } };
+        char buf[1 << 16];
+        for (;;) {
+                if (poll(pf, 2, -1) < 0 && errno != EINTR)
+                        break;
+                for (int i = 0; i < 2; i++) {
+                        if (!pf[i].revents)
+                                continue;
+                        ssize_t n = read(pf[i].fd, buf, sizeof(buf));
+                        /* A short write only happens once the client is gone. */
+                        if (n <= 0 || write(pf[!i].fd, buf, (size_t)n) != n) {
+                                close(cfd);
+                                close(ufd);
+                                return NULL;
+                        }
+                }
+        }
+        return NULL;
+}
+
+static int relay_listen(const char *path)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+                die(path);
+        return fd;
 }
 
 typedef struct {
@@ -230,7 +285,7 @@ int main(int argc, char **argv)
                                 "none", "-accel", "tcg", "-m", "128M", "-S" };
         for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
                 g_ptr_array_add(av, g_strdup(fixed[i]));
-        for (int i = 0; i <= DIRECT_MONITORS; i++) {
+        for (int i = 0; i <= DIRECT_MONITORS + 1; i++) {
                 g_ptr_array_add(av, g_strdup("-qmp"));
                 g_ptr_array_add(av, g_strdup_printf("unix:%s/m%d.sock,server=on,wait=off", dir, i));
         }
@@ -246,6 +301,7 @@ int main(int argc, char **argv)
         /* The proxy, in-process, on monitor 8. */
         g_autofree char *up_path = g_strdup_printf("%s/m%d.sock", dir, DIRECT_MONITORS);
         g_autofree char *proxy_path = g_strdup_printf("%s/proxy.sock", dir);
+        g_autofree char *relay_path = g_strdup_printf("%s/relay.sock", dir);
         int upfd = -1;
         for (int i = 0; i < 500 && upfd < 0; i++) {
                 g_clear_error(&err);
@@ -276,11 +332,20 @@ int main(int argc, char **argv)
         for (int i = 0; i < FANOUT_CLIENTS; i++)
                 conn_open(&proxied[i], proxy_path);
 
-        double d50, d99, p50, p99;
-        latency(&direct[0], rounds, &d50, &d99);
+        /* The relay, on the monitor after the proxy's. */
+        Relay relay = {
+                .listen_fd = relay_listen(relay_path),
+                .upstream_path = g_strdup_printf("%s/m%d.sock", dir, DIRECT_MONITORS + 1),
+        };
+        GThread *relay_th = g_thread_new("relay", relay_thread, &relay);
+        Conn relayed = { 0 };
+        conn_open(&relayed, relay_path);
+
+        double p50s[3], p99s[3];
         double cpu0 = proxy_cpu_ns();
-        latency(&proxied[0], rounds, &p50, &p99);
+        latency((Conn *[]){ &direct[0], &proxied[0], &relayed }, 3, rounds, p50s, p99s);
         double cpu_per_cmd = (proxy_cpu_ns() - cpu0) / 1e3 / (rounds + rounds / 10);
+        double d50 = p50s[0], d99 = p99s[0], p50 = p50s[1], p99 = p99s[1];
         double d1 = throughput(direct, 1, rounds), p1 = throughput(proxied, 1, rounds);
         double d8 = throughput(direct, 8, rounds / 4), p8 = throughput(proxied, 8, rounds / 4);
 
@@ -295,6 +360,9 @@ int main(int argc, char **argv)
                rounds);
         printf("  query-status round trip, direct       p50 %8.1f us   p99 %8.1f us\n", d50, d99);
         printf("  query-status round trip, proxied      p50 %8.1f us   p99 %8.1f us\n", p50, p99);
+        printf("  query-status round trip, byte relay   p50 %8.1f us   p99 %8.1f us"
+               "   (a thread that only copies bytes: the cost of any extra hop)\n",
+               p50s[2], p99s[2]);
         printf("  proxy thread CPU per proxied command  %8.1f us\n", cpu_per_cmd);
         printf("  commands/s, 1 client                  direct %9.0f   proxied %9.0f\n", d1, p1);
         printf("  commands/s, 8 clients                 direct %9.0f   proxied %9.0f\n", d8, p8);
@@ -311,6 +379,12 @@ int main(int argc, char **argv)
         verdict("throughput 1 client, proxied/direct", p1 / d1, ">=", 0.9);
         verdict("throughput 8 clients, proxied/direct", p8 / d8, ">=", 0.9);
 
+        printf("  (added p50 beyond the byte relay: %.1f us)\n", p50 - p50s[2]);
+        close(relayed.fd); /* the relay thread sees EOF and returns */
+        g_thread_join(relay_th);
+        close(relay.listen_fd);
+        unlink(relay_path);
+        g_free(relay.upstream_path);
         kill(pid, SIGTERM);
         waitpid(pid, NULL, 0);
         g_main_loop_quit(loop);
@@ -325,7 +399,7 @@ int main(int argc, char **argv)
         g_free(watch);
         g_free(direct);
         g_free(proxied);
-        for (int i = 0; i <= DIRECT_MONITORS; i++) {
+        for (int i = 0; i <= DIRECT_MONITORS + 1; i++) {
                 g_autofree char *m = g_strdup_printf("%s/m%d.sock", dir, i);
                 unlink(m);
         }
