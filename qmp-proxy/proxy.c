@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * proxy: the QMP proxy server, many clients onto one upstream QMP client.
+ * proxy: the QMP proxy server, many clients onto QEMU's monitor(s).
  *
  * Each client gets QEMU's greeting unchanged and its own negotiation. Its
  * commands are routed by proxy-route.c and forwarded with
@@ -9,12 +9,23 @@
  * reply gets the client's id back here. QEMU's events are encoded once and
  * queued to every negotiated client in the order QEMU sent them.
  *
+ * Upstream links: the primary client (the one emud itself uses) and any
+ * number of further monitors of the same QEMU. QEMU runs one command at a
+ * time per monitor, so more monitors let more clients' commands proceed at
+ * once. Each client is pinned, when it connects, to the ready link with the
+ * fewest clients, and stays there: its commands keep their order, its getfd
+ * names live on that monitor as they would for a direct client, and it
+ * receives the events of that monitor, in QEMU's order relative to its
+ * replies. The greeting is the primary's.
+ *
  * Lifetimes: a Call (a forwarded command) and a Request (an extension
  * command) outlive their client if it leaves mid-command; they then finish
  * quietly (a getfd that succeeds for a departed client is closed again).
- * When the upstream client closes or is freed, the proxy answers every
- * outstanding Call with an error, forgets the pointer, and refuses new
- * commands with a GenericError naming the reason.
+ * When an upstream client closes or is freed, the proxy answers the Calls
+ * outstanding on it with an error and forgets the pointer; its clients move
+ * to another link (their getfd names went with the monitor, as QEMU drops a
+ * connection's names), or, when none is left, new commands are refused with
+ * a GenericError naming the reason.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -39,11 +50,19 @@ typedef struct {
         void *userdata;
 } Command;
 
-struct EmuQmpProxy {
-        EmuQmpClient *upstream; /* NULL once it closed or was freed */
+typedef struct {
+        EmuQmpProxy *p;
+        EmuQmpClient *up; /* NULL once it closed or was freed */
         guint observer;
-        char *upstream_gone;    /* why it is NULL */
-        json_t *greeting;
+        bool ready;
+        bool oob;
+        guint n_clients; /* clients pinned here */
+} Link;
+
+struct EmuQmpProxy {
+        GPtrArray *links;    /* Link; [0] is the primary */
+        char *upstream_gone; /* why the last link went away */
+        json_t *greeting;    /* the primary's */
         bool oob_offered;
         EmuQmpProxyConfig cfg;
         char *path;
@@ -59,6 +78,7 @@ struct EmuQmpProxy {
 struct Client {
         EmuQmpProxy *p;
         ProxySession *s;
+        Link *link; /* where its commands go; NULL when no link is left */
         char *fd_prefix;
         bool greeted;
         bool negotiated;
@@ -70,6 +90,7 @@ struct Client {
 typedef struct {
         EmuQmpProxy *p;
         Client *client; /* NULL once the client left */
+        Link *link;     /* the upstream it was sent on */
         json_t *id;
         guint64 handle;
         bool in_forward; /* inside emu_qmp_client_forward(): no handle yet */
@@ -123,11 +144,11 @@ static void send_error(Client *c, json_t *id, const char *cls, const char *fmt, 
 }
 
 /* Close a getfd name upstream, for a client that is gone or never learnt of it. */
-static void close_upstream_fd(EmuQmpProxy *p, const char *prefix, const char *name)
+static void close_upstream_fd(Link *link, const char *prefix, const char *name)
 {
-        if (!p->upstream)
+        if (!link || !link->up)
                 return;
-        emu_qmp_client_execute(p->upstream, "closefd",
+        emu_qmp_client_execute(link->up, "closefd",
                                json_pack("{s:s+}", "fdname", prefix, name), 0, NULL, NULL);
 }
 
@@ -155,7 +176,7 @@ static void on_upstream_reply(EmuQmpClient *up, json_t *reply, const GError *err
                 if (c)
                         g_hash_table_add(c->fdnames, g_strdup(call->getfd_name));
                 else
-                        close_upstream_fd(p, "", call->getfd_upstream);
+                        close_upstream_fd(call->link, "", call->getfd_upstream);
         }
         if (ok && call->closefd_name && c)
                 g_hash_table_remove(c->fdnames, call->closefd_name);
@@ -191,6 +212,7 @@ static void forward(Client *c, ProxyRoute *r)
         Call *call = g_new0(Call, 1);
         call->p = p;
         call->client = c;
+        call->link = c->link;
         call->id = g_steal_pointer(&r->id);
         call->rewrote = r->rewrote;
         call->list_extensions = r->list_extensions;
@@ -202,7 +224,7 @@ static void forward(Client *c, ProxyRoute *r)
         c->in_flight++;
         g_hash_table_add(p->calls, call);
         call->in_forward = true;
-        guint64 handle = emu_qmp_client_forward(p->upstream, g_steal_pointer(&r->upstream), &fd,
+        guint64 handle = emu_qmp_client_forward(c->link->up, g_steal_pointer(&r->upstream), &fd,
                                                 fd >= 0 ? 1 : 0, on_upstream_reply, call);
         call->in_forward = false;
         if (call->finished)
@@ -236,7 +258,7 @@ static void on_input(ProxySession *s, int r, json_t *value, const char *why, voi
         ProxyRouteCtx ctx = {
                 .negotiated = c->negotiated,
                 .oob = c->oob,
-                .oob_offered = p->oob_offered,
+                .oob_offered = p->oob_offered && c->link && c->link->oob,
                 .fd_prefix = c->fd_prefix,
                 .extensions = p->commands,
         };
@@ -258,7 +280,7 @@ static void on_input(ProxySession *s, int r, json_t *value, const char *why, voi
                                    p->cfg.max_in_flight);
                 } else if (route.action == PROXY_ROUTE_EXTENSION) {
                         run_extension(c, &route);
-                } else if (!p->upstream) {
+                } else if (!c->link) {
                         send_error(c, route.id, "GenericError",
                                    "QEMU's QMP monitor is not available: %s",
                                    p->upstream_gone ? p->upstream_gone : "closed");
@@ -286,7 +308,9 @@ static void client_free(Client *c)
         /* QEMU drops a connection's getfd names when it closes; do the same. */
         g_hash_table_iter_init(&it, c->fdnames);
         while (g_hash_table_iter_next(&it, &key, NULL))
-                close_upstream_fd(p, c->fd_prefix, key);
+                close_upstream_fd(c->link, c->fd_prefix, key);
+        if (c->link)
+                c->link->n_clients--;
         proxy_session_free(c->s);
         g_hash_table_unref(c->fdnames);
         g_free(c->fd_prefix);
@@ -305,6 +329,22 @@ static const ProxySessionOps session_ops = {
         .closed = on_session_closed,
 };
 
+/*
+ * The ready link with the fewest clients; the primary while none is ready
+ * yet (the client waits for its greeting); NULL when every link is gone.
+ */
+static Link *pick_link(EmuQmpProxy *p)
+{
+        Link *best = NULL;
+        for (guint i = 0; i < p->links->len; i++) {
+                Link *l = g_ptr_array_index(p->links, i);
+                if (l->up && l->ready && (!best || l->n_clients < best->n_clients))
+                        best = l;
+        }
+        Link *primary = g_ptr_array_index(p->links, 0);
+        return best ? best : primary->up ? primary : NULL;
+}
+
 static void greet(Client *c)
 {
         if (c->greeted || !c->p->greeting)
@@ -319,11 +359,11 @@ static gboolean on_accept(int fd, GIOCondition cond, gpointer userdata)
         emu_autofd cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (cfd < 0)
                 return G_SOURCE_CONTINUE; /* EAGAIN, or out of fds: try again later */
-        if (g_hash_table_size(p->clients) >= p->cfg.max_clients ||
-            (!p->upstream && !p->greeting)) {
+        Link *link = pick_link(p);
+        if (g_hash_table_size(p->clients) >= p->cfg.max_clients || (!link && !p->greeting)) {
                 g_autofree char *line = g_strdup_printf(
                         "{\"error\": {\"class\": \"GenericError\", \"desc\": \"%s\"}}\r\n",
-                        p->upstream ? "too many QMP clients" : "QEMU's QMP monitor is gone");
+                        link ? "too many QMP clients" : "QEMU's QMP monitor is gone");
                 (void)!send(cfd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
                 return G_SOURCE_CONTINUE;
         }
@@ -333,12 +373,16 @@ static gboolean on_accept(int fd, GIOCondition cond, gpointer userdata)
         c->fdnames = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         c->s = proxy_session_new(emu_steal_fd(&cfd), p->cfg.max_message, p->cfg.max_output,
                                  &session_ops, c);
+        c->link = link;
+        if (link)
+                link->n_clients++;
         g_hash_table_add(p->clients, c);
         greet(c);
         return G_SOURCE_CONTINUE;
 }
 
-static void fan_out(EmuQmpProxy *p, json_t *msg)
+/* To every negotiated client, or only to those pinned to link when it is not NULL. */
+static void fan_out(EmuQmpProxy *p, Link *link, json_t *msg)
 {
         size_t len = 0;
         g_autofree char *text = emu_qmp_encode(msg, &len);
@@ -348,16 +392,21 @@ static void fan_out(EmuQmpProxy *p, json_t *msg)
         Client *c;
         g_hash_table_iter_init(&it, p->clients);
         while (g_hash_table_iter_next(&it, (gpointer *)&c, NULL))
-                if (c->negotiated)
+                if (c->negotiated && (!link || c->link == link))
                         proxy_session_send_text(c->s, text, len);
 }
 
 static void on_upstream_ready(EmuQmpClient *up, json_t *greeting, void *userdata)
 {
-        EmuQmpProxy *p = userdata;
+        Link *link = userdata;
+        EmuQmpProxy *p = link->p;
+        link->ready = true;
+        link->oob = emu_qmp_client_has_oob(up);
+        if (link != g_ptr_array_index(p->links, 0))
+                return;
         json_decref(p->greeting);
         p->greeting = json_incref(greeting);
-        p->oob_offered = emu_qmp_client_has_oob(up);
+        p->oob_offered = link->oob;
         GHashTableIter it;
         Client *c;
         g_hash_table_iter_init(&it, p->clients);
@@ -367,20 +416,23 @@ static void on_upstream_ready(EmuQmpClient *up, json_t *greeting, void *userdata
 
 static void on_upstream_event(EmuQmpClient *up, json_t *msg, void *userdata)
 {
-        fan_out(userdata, msg);
+        Link *link = userdata;
+        fan_out(link->p, link, msg);
 }
 
 static void on_upstream_closed(EmuQmpClient *up, const GError *reason, void *userdata)
 {
-        EmuQmpProxy *p = userdata;
+        Link *link = userdata;
+        EmuQmpProxy *p = link->p;
+        g_free(p->upstream_gone);
         p->upstream_gone = g_strdup(reason ? reason->message : "closed");
         /* Answer now: a client freed by its owner calls nobody back. */
         guint n = 0;
         g_autofree gpointer *calls = g_hash_table_get_keys_as_array(p->calls, &n);
         for (guint i = 0; i < n; i++) {
                 Call *call = calls[i];
-                if (call->in_forward)
-                        continue; /* its callback comes from inside forward() */
+                if (call->link != link || call->in_forward)
+                        continue; /* in_forward: its callback comes from inside forward() */
                 emu_qmp_client_cancel(up, call->handle);
                 g_hash_table_remove(p->calls, call);
                 if (call->client) {
@@ -390,8 +442,23 @@ static void on_upstream_closed(EmuQmpClient *up, const GError *reason, void *use
                 }
                 call_free(call);
         }
-        p->upstream = NULL;
-        p->observer = 0;
+        link->up = NULL;
+        link->observer = 0;
+        link->ready = false;
+
+        /* Its clients move on; their getfd names were the monitor's and are gone. */
+        GHashTableIter it;
+        Client *c;
+        g_hash_table_iter_init(&it, p->clients);
+        while (g_hash_table_iter_next(&it, (gpointer *)&c, NULL)) {
+                if (c->link != link)
+                        continue;
+                g_hash_table_remove_all(c->fdnames);
+                link->n_clients--;
+                c->link = pick_link(p);
+                if (c->link)
+                        c->link->n_clients++;
+        }
 }
 
 static const EmuQmpObserverOps observer_ops = {
@@ -399,6 +466,22 @@ static const EmuQmpObserverOps observer_ops = {
         .event = on_upstream_event,
         .closed = on_upstream_closed,
 };
+
+static void add_link(EmuQmpProxy *p, EmuQmpClient *up)
+{
+        Link *link = g_new0(Link, 1);
+        link->p = p;
+        g_ptr_array_add(p->links, link);
+        if (emu_qmp_client_is_closed(up)) {
+                g_free(p->upstream_gone);
+                p->upstream_gone = g_strdup("closed");
+                return;
+        }
+        link->up = up;
+        link->observer = emu_qmp_client_add_observer(up, &observer_ops, link);
+        if (emu_qmp_client_is_ready(up))
+                on_upstream_ready(up, emu_qmp_client_get_greeting(up), link);
+}
 
 /* Bind under a temporary name and rename into place: nobody sees it with the wrong mode. */
 static int listen_at(const char *path, const EmuQmpProxyConfig *cfg, GError **error)
@@ -447,14 +530,8 @@ EmuQmpProxy *emu_qmp_proxy_new(EmuQmpClient *upstream, const char *socket_path,
         p->commands = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         p->calls = g_hash_table_new(NULL, NULL);
         p->requests = g_hash_table_new(NULL, NULL);
-        if (emu_qmp_client_is_closed(upstream)) {
-                p->upstream_gone = g_strdup("closed");
-        } else {
-                p->upstream = upstream;
-                p->observer = emu_qmp_client_add_observer(upstream, &observer_ops, p);
-                if (emu_qmp_client_is_ready(upstream))
-                        on_upstream_ready(upstream, emu_qmp_client_get_greeting(upstream), p);
-        }
+        p->links = g_ptr_array_new_with_free_func(g_free);
+        add_link(p, upstream);
         p->listen_watch = emu_fd_watch(fd, G_IO_IN, on_accept, p);
         return p;
 }
@@ -473,8 +550,8 @@ void emu_qmp_proxy_free(EmuQmpProxy *p)
         g_hash_table_iter_init(&it, p->calls);
         while (g_hash_table_iter_next(&it, &key, NULL)) {
                 Call *call = key;
-                if (p->upstream)
-                        emu_qmp_client_cancel(p->upstream, call->handle);
+                if (call->link->up)
+                        emu_qmp_client_cancel(call->link->up, call->handle);
                 call_free(call);
         }
         g_hash_table_unref(p->calls);
@@ -482,8 +559,12 @@ void emu_qmp_proxy_free(EmuQmpProxy *p)
         while (g_hash_table_iter_next(&it, &key, NULL))
                 ((EmuQmpProxyRequest *)key)->p = NULL;
         g_hash_table_unref(p->requests);
-        if (p->upstream)
-                emu_qmp_client_remove_observer(p->upstream, p->observer);
+        for (guint i = 0; i < p->links->len; i++) {
+                Link *link = g_ptr_array_index(p->links, i);
+                if (link->up)
+                        emu_qmp_client_remove_observer(link->up, link->observer);
+        }
+        g_ptr_array_unref(p->links);
         g_hash_table_unref(p->commands);
         json_decref(p->greeting);
         g_free(p->upstream_gone);
@@ -549,10 +630,15 @@ void emu_qmp_proxy_emit_event(EmuQmpProxy *p, const char *name, json_t *data)
                                           (json_int_t)(now % G_USEC_PER_SEC), "event", name);
         if (data)
                 json_object_set_new(msg, "data", data);
-        fan_out(p, msg);
+        fan_out(p, NULL, msg);
 }
 
 guint emu_qmp_proxy_n_clients(const EmuQmpProxy *p)
 {
         return g_hash_table_size(p->clients);
+}
+
+void emu_qmp_proxy_add_upstream(EmuQmpProxy *p, EmuQmpClient *upstream)
+{
+        add_link(p, upstream);
 }

@@ -13,7 +13,8 @@
 /*
  * The QMP proxy: one listening socket per VM that speaks QMP exactly as
  * QEMU does and lets many clients in at once. Their commands go to QEMU over
- * the VM's one EmuQmpClient (pipelined, with the proxy's own ids upstream)
+ * the VM's EmuQmpClient (pipelined, with the proxy's own ids upstream; see
+ * emu_qmp_proxy_add_upstream() for more monitors)
  * or to extension commands that the owner registers; QEMU's events reach
  * every negotiated client, and the owner can add events of its own.
  */
@@ -76,3 +77,12 @@ void emu_qmp_proxy_request_error(EmuQmpProxyRequest *req, EmuQmpErrorClass cls,
 void emu_qmp_proxy_emit_event(EmuQmpProxy *p, const char *name, json_t *data);
 
 guint emu_qmp_proxy_n_clients(const EmuQmpProxy *p);
+
+/*
+ * Another monitor of the same QEMU, borrowed like the primary upstream,
+ * for clients' commands only: QEMU runs one command at a time per monitor,
+ * so clients spread over several monitors run theirs side by side. Each new
+ * client is pinned to the ready monitor with the fewest clients and gets
+ * that monitor's events; emud's own commands stay on the primary.
+ */
+void emu_qmp_proxy_add_upstream(EmuQmpProxy *p, EmuQmpClient *upstream);

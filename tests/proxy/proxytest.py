@@ -74,18 +74,26 @@ class Proc:
 class Qemu(Proc):
     """A paused q35 machine with no guest, two root ports and two QMP monitors."""
 
-    def __init__(self, d, name="qemu"):
+    def __init__(self, d, name="qemu", logged=0):
+        """logged: that many more monitors (qemu-m<i>.sock), each logging what QEMU writes
+        to it in qemu-m<i>.out."""
         self.name = name
         self.qmp = d / f"{name}-1.sock"
         self.qmp2 = d / f"{name}-2.sock"
+        self.logged = [(d / f"{name}-m{i}.sock", d / f"{name}-m{i}.out") for i in range(logged)]
+        extra = []
+        for i, (sock, out) in enumerate(self.logged):
+            extra += ["-chardev", f"socket,id=lm{i},path={sock},server=on,wait=off,logfile={out}",
+                      "-mon", f"chardev=lm{i},mode=control"]
         super().__init__([QEMU, "-M", "q35", "-nodefaults", "-no-user-config", "-display",
                           "none", "-accel", "tcg", "-m", "128M", "-S",
                           "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
                           "-device", "pcie-root-port,id=rp2,chassis=2,slot=2",
                           "-qmp", f"unix:{self.qmp},server=on,wait=off",
-                          "-qmp", f"unix:{self.qmp2},server=on,wait=off"], d / f"{name}.log")
-        wait_for(lambda: self.qmp.exists() and self.qmp2.exists(), "QEMU's sockets",
-                 alive=self.alive)
+                          "-qmp", f"unix:{self.qmp2},server=on,wait=off", *extra],
+                         d / f"{name}.log")
+        wait_for(lambda: all(p.exists() for p in [self.qmp, self.qmp2] +
+                             [s for s, _ in self.logged]), "QEMU's sockets", alive=self.alive)
 
 
 class Proxyd(Proc):

@@ -163,9 +163,12 @@ static EmuQmpClient *connect_client(const char *path, const char *label,
 int main(int argc, char **argv)
 {
         g_autofree char *qmp = NULL, *listen = NULL, *qsd = NULL;
+        g_auto(GStrv) extra_qmp = NULL;
         gint64 max_message = 0, max_in_flight = 0, max_output = 0;
         GOptionEntry entries[] = {
                 { "qmp", 0, 0, G_OPTION_ARG_FILENAME, &qmp, "QEMU's QMP socket", "PATH" },
+                { "extra-qmp", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &extra_qmp,
+                  "another QMP monitor of the same QEMU, for clients' commands", "PATH" },
                 { "listen", 0, 0, G_OPTION_ARG_FILENAME, &listen, "proxy socket", "PATH" },
                 { "qsd", 0, 0, G_OPTION_ARG_FILENAME, &qsd, "qsd's QMP socket", "PATH" },
                 { "max-message", 0, 0, G_OPTION_ARG_INT64, &max_message, "bytes", "N" },
@@ -203,6 +206,14 @@ int main(int argc, char **argv)
         emu_qmp_proxy_add_command(d.proxy, "__org.emud_test-slow", cmd_slow, &d, NULL);
         if (qsd)
                 d.qsd = connect_client(qsd, "qemu-storage-daemon", &qsd_ops, &d);
+        static const EmuQmpClientOps no_ops = { 0 };
+        g_autoptr(GPtrArray) extras = g_ptr_array_new_with_free_func(
+                (GDestroyNotify)emu_qmp_client_free);
+        for (char **path = extra_qmp; path && *path; path++) {
+                EmuQmpClient *c = connect_client(*path, *path, &no_ops, NULL);
+                g_ptr_array_add(extras, c);
+                emu_qmp_proxy_add_upstream(d.proxy, c);
+        }
 
         g_unix_signal_add(SIGTERM, on_signal, d.loop);
         g_unix_signal_add(SIGINT, on_signal, d.loop);
@@ -211,6 +222,7 @@ int main(int argc, char **argv)
         g_main_loop_run(d.loop);
 
         emu_qmp_proxy_free(d.proxy);
+        g_clear_pointer(&extras, g_ptr_array_unref);
         emu_qmp_client_free(d.qsd);
         emu_qmp_client_free(d.qemu);
         g_main_loop_unref(d.loop);
