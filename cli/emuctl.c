@@ -116,22 +116,47 @@ static int call_strings(Ctl *c, const char *method, uint64_t usec, sd_bus_messag
                     args);
 }
 
+typedef struct {
+        const char *name;
+        GPtrArray *qmp; /* const char *, NULL-terminated */
+} VmAddArgs;
+
+static int append_vm_add(sd_bus_message *m, void *userdata)
+{
+        VmAddArgs *a = userdata;
+        int r = sd_bus_message_append(m, "s", a->name);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append_strv(m, (char **)a->qmp->pdata);
+}
+
 static int cmd_vm_add(Ctl *c, int argc, char **argv)
 {
-        const char *name = NULL, *qmp = NULL;
+        const char *name = NULL;
+        g_autoptr(GPtrArray) qmp = g_ptr_array_new();
         for (int i = 1; i < argc; i++) {
                 if (g_str_equal(argv[i], "--qmp") && i + 1 < argc)
-                        qmp = argv[++i];
+                        g_ptr_array_add(qmp, argv[++i]);
                 else if (g_str_has_prefix(argv[i], "--qmp="))
-                        qmp = argv[i] + 6;
+                        g_ptr_array_add(qmp, argv[i] + 6);
                 else if (!name && argv[i][0] != '-')
                         name = argv[i];
                 else
                         return usage_error("vm-add: unexpected argument '%s'", argv[i]);
         }
-        if (!name || !qmp)
-                return usage_error("usage: emuctl vm-add NAME --qmp PATH");
-        int r = call_strings(c, "AddVM", LONG_CALL_USEC, NULL, name, qmp);
+        if (!name || qmp->len == 0)
+                return usage_error("usage: emuctl vm-add NAME --qmp PATH [--qmp PATH...]");
+        const char *primary = g_ptr_array_index(qmp, 0);
+        int r;
+        if (qmp->len == 1) {
+                r = call_strings(c, "AddVM", LONG_CALL_USEC, NULL, name, primary);
+        } else {
+                g_ptr_array_add(qmp, NULL);
+                VmAddArgs a = { .name = name, .qmp = qmp };
+                r = call(c, MANAGER_PATH, MANAGER_IFACE, "AddVMWithMonitors", LONG_CALL_USEC,
+                         NULL, append_vm_add, &a);
+                g_ptr_array_remove_index(qmp, qmp->len - 1);
+        }
         if (r != EXIT_OK)
                 return r;
         g_autoptr(sd_bus_message) reply = NULL;
@@ -139,12 +164,22 @@ static int cmd_vm_add(Ctl *c, int argc, char **argv)
         if (call_strings(c, "QmpSocket", 0, &reply, name, NULL) == EXIT_OK)
                 (void)sd_bus_message_read(reply, "s", &proxy);
         if (c->json) {
-                g_autoptr(json_t) o = json_pack("{s:s, s:s, s:s?}", "name", name, "qmp", qmp,
+                g_autoptr(json_t) o = json_pack("{s:s, s:s, s:s?}", "name", name, "qmp", primary,
                                                 "qmp-proxy", proxy);
+                if (qmp->len > 1) {
+                        json_t *extra = json_array();
+                        for (guint i = 1; i < qmp->len; i++)
+                                json_array_append_new(extra,
+                                                      json_string(g_ptr_array_index(qmp, i)));
+                        json_object_set_new(o, "qmp-extra", extra);
+                }
                 json_dumpf(o, stdout, JSON_INDENT(2));
                 putchar('\n');
         } else {
-                printf("VM %s added (QEMU's QMP %s)\n", name, qmp);
+                printf("VM %s added (QEMU's QMP %s", name, primary);
+                if (qmp->len > 1)
+                        printf("; %u more monitors for the QMP proxy", qmp->len - 1);
+                printf(")\n");
                 if (proxy)
                         printf("QMP proxy for management tools: %s\n", proxy);
         }
@@ -482,7 +517,7 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
-        { "vm-add", cmd_vm_add, "NAME --qmp PATH     register a running QEMU by its QMP socket" },
+        { "vm-add", cmd_vm_add, "NAME --qmp PATH...  register a running QEMU by its QMP socket(s)" },
         { "vm-remove", cmd_vm_remove, "NAME            forget a VM that has no emulators" },
         { "vm-list", cmd_vm_list, "                  list registered VMs" },
         { "qmp-path", cmd_qmp_path, "VM               print the VM's QMP proxy socket" },

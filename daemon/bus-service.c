@@ -63,7 +63,23 @@ static int method_add_vm(sd_bus_message *msg, void *userdata, sd_bus_error *ret_
         int r = sd_bus_message_read(msg, "ss", &name, &qmp);
         if (r < 0)
                 return r;
-        manager_add_vm(m, name, qmp, reply_done, reply_new(msg, NULL));
+        const char *paths[] = { qmp, NULL };
+        manager_add_vm(m, name, paths, reply_done, reply_new(msg, NULL));
+        return 1;
+}
+
+static int method_add_vm_with_monitors(sd_bus_message *msg, void *userdata,
+                                       sd_bus_error *ret_error)
+{
+        Manager *m = userdata;
+        const char *name;
+        g_auto(GStrv) paths = NULL;
+        int r = sd_bus_message_read(msg, "s", &name);
+        if (r >= 0)
+                r = sd_bus_message_read_strv(msg, &paths);
+        if (r < 0)
+                return r;
+        manager_add_vm(m, name, (const char *const *)paths, reply_done, reply_new(msg, NULL));
         return 1;
 }
 
@@ -277,6 +293,9 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Version", "s", property_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_NAMES("AddVM", "ss", SD_BUS_PARAM(name) SD_BUS_PARAM(qmp_socket),
                                  "", , method_add_vm, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AddVMWithMonitors", "sas",
+                                 SD_BUS_PARAM(name) SD_BUS_PARAM(qmp_sockets), "", ,
+                                 method_add_vm_with_monitors, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("RemoveVM", "s", SD_BUS_PARAM(name), "", , method_remove_vm,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Spawn", "sssa{ss}",

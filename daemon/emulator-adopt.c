@@ -185,7 +185,7 @@ void manager_adopt(Manager *m)
                         emu_warn(NULL, "state file: skipping bad VM entry '%s'", v->name);
                         continue;
                 }
-                manager_adopt_vm(m, v->name, v->qmp);
+                manager_adopt_vm(m, v->name, v->qmp, (const char *const *)v->qmp_extra);
         }
 
         for (guint i = 0; i < s->emulators->len; i++) {

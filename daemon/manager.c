@@ -21,6 +21,7 @@
 #include "emu-id.h"
 #include "emu-log.h"
 #include "manager.h"
+#include "emu-util.h"
 
 const char *vm_state_name(VmState s)
 {
@@ -40,6 +41,9 @@ static void vm_free(Vm *vm)
                 return;
         qmp_service_stop(vm);
         emu_qmp_client_free(vm->qmp);
+        if (vm->extra_qmp)
+                g_ptr_array_unref(vm->extra_qmp);
+        g_strfreev(vm->extra_qmp_paths);
         if (vm->reserved)
                 g_hash_table_unref(vm->reserved);
         g_free(vm->name);
@@ -152,8 +156,9 @@ static void vm_lost(Vm *vm)
                 emulator_vm_lost(g_ptr_array_index(victims, i));
 }
 
-static Vm *vm_new(Manager *m, const char *name, const char *qmp_path);
-static void vm_connect(Vm *vm, int fd);
+static Vm *vm_new(Manager *m, const char *name, const char *qmp_path,
+                  const char *const *extra_paths);
+static void vm_connect(Vm *vm, int fd, GArray *extra_fds);
 
 static const EmuQmpClientOps vm_qmp_ops = {
         .ready = vm_on_ready,
@@ -161,7 +166,32 @@ static const EmuQmpClientOps vm_qmp_ops = {
         .closed = vm_on_closed,
 };
 
-void manager_add_vm(Manager *m, const char *name, const char *qmp_path, DoneFunc done,
+/* Check the paths and connect to each; returns the fds, or NULL with *error set. */
+static GArray *connect_monitors(const char *const *paths, GError **error)
+{
+        g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(int));
+        g_array_set_clear_func(fds, (GDestroyNotify)emu_closep);
+        for (size_t i = 0; paths[i]; i++) {
+                if (paths[i][0] != '/') {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH,
+                                    "QMP socket path '%s' must be absolute", paths[i]);
+                        return NULL;
+                }
+                for (size_t j = 0; j < i; j++)
+                        if (g_str_equal(paths[i], paths[j])) {
+                                g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH,
+                                            "QMP socket %s is named twice", paths[i]);
+                                return NULL;
+                        }
+                int fd = emu_qmp_connect_unix(paths[i], error);
+                if (fd < 0)
+                        return NULL;
+                g_array_append_val(fds, fd);
+        }
+        return g_steal_pointer(&fds);
+}
+
+void manager_add_vm(Manager *m, const char *name, const char *const *qmp_paths, DoneFunc done,
                     void *userdata)
 {
         if (m->shutting_down)
@@ -177,38 +207,42 @@ void manager_add_vm(Manager *m, const char *name, const char *qmp_path, DoneFunc
                 return done_error(done, userdata,
                                   g_error_new(EMU_ERROR, EMU_ERROR_EXISTS,
                                               "VM %s is already registered", name));
-        if (qmp_path[0] != '/')
+        if (!qmp_paths || !qmp_paths[0])
                 return done_error(done, userdata,
                                   g_error_new(EMU_ERROR, EMU_ERROR_BAD_PATH,
-                                              "QMP socket path '%s' must be absolute",
-                                              qmp_path));
+                                              "VM %s: no QMP socket given", name));
 
         GError *err = NULL;
-        int fd = emu_qmp_connect_unix(qmp_path, &err);
-        if (fd < 0)
+        g_autoptr(GArray) fds = connect_monitors(qmp_paths, &err);
+        if (!fds)
                 return done_error(done, userdata, err);
 
         g_autofree char *dir = g_build_filename(m->cfg->runtime_dir, "vm", name, NULL);
         remove_dir_tree(dir); /* leftovers of an emud that died */
         if (g_mkdir_with_parents(dir, 0711) < 0) {
                 int e = errno;
-                close(fd);
                 return done_error(done, userdata,
                                   g_error_new(EMU_ERROR, EMU_ERROR_FAILED,
                                               "cannot create %s: %s", dir, g_strerror(e)));
         }
-        Vm *vm = vm_new(m, name, qmp_path);
+        Vm *vm = vm_new(m, name, qmp_paths[0], qmp_paths + 1);
         vm->add_done = done;
         vm->add_userdata = userdata;
-        vm_connect(vm, fd);
+        int fd = g_array_index(fds, int, 0);
+        g_array_index(fds, int, 0) = -1;
+        g_array_remove_index(fds, 0);
+        vm_connect(vm, fd, fds);
 }
 
-static Vm *vm_new(Manager *m, const char *name, const char *qmp_path)
+static Vm *vm_new(Manager *m, const char *name, const char *qmp_path,
+                  const char *const *extra_paths)
 {
         Vm *vm = g_new0(Vm, 1);
         vm->m = m;
         vm->name = g_strdup(name);
         vm->qmp_path = g_strdup(qmp_path);
+        vm->extra_qmp_paths = g_strdupv((char **)extra_paths);
+        vm->extra_qmp = g_ptr_array_new_with_free_func((GDestroyNotify)emu_qmp_client_free);
         vm->dir = g_build_filename(m->cfg->runtime_dir, "vm", name, NULL);
         vm->state = VM_CONNECTING;
         vm->reserved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -216,16 +250,36 @@ static Vm *vm_new(Manager *m, const char *name, const char *qmp_path)
         return vm;
 }
 
-static void vm_connect(Vm *vm, int fd)
+static void extra_on_closed(EmuQmpClient *c, const GError *reason, void *userdata)
 {
-        g_autofree char *label = g_strdup_printf("QEMU QMP %s", vm->qmp_path);
-        vm->qmp = emu_qmp_client_new(fd, label, vm->m->cfg->qmp_timeout_ms, &vm_qmp_ops, vm);
+        Vm *vm = userdata;
+        EmuLogCtx ctx = { .vm = vm->name };
+        emu_warn(&ctx, "lost a QMP monitor of the proxy: %s; its clients move to another",
+                 reason ? reason->message : "closed");
 }
 
-Vm *manager_adopt_vm(Manager *m, const char *name, const char *qmp_path)
+/* extra_fds: connected sockets of extra_qmp_paths, in order; -1 for one that is not. */
+static void vm_connect(Vm *vm, int fd, GArray *extra_fds)
+{
+        static const EmuQmpClientOps extra_ops = { .closed = extra_on_closed };
+        g_autofree char *label = g_strdup_printf("QEMU QMP %s", vm->qmp_path);
+        vm->qmp = emu_qmp_client_new(fd, label, vm->m->cfg->qmp_timeout_ms, &vm_qmp_ops, vm);
+        for (guint i = 0; extra_fds && i < extra_fds->len; i++) {
+                int *xfd = &g_array_index(extra_fds, int, i);
+                if (*xfd < 0)
+                        continue;
+                g_autofree char *xlabel = g_strdup_printf("QEMU QMP %s", vm->extra_qmp_paths[i]);
+                g_ptr_array_add(vm->extra_qmp,
+                                emu_qmp_client_new(emu_steal_fd(xfd), xlabel,
+                                                   vm->m->cfg->qmp_timeout_ms, &extra_ops, vm));
+        }
+}
+
+Vm *manager_adopt_vm(Manager *m, const char *name, const char *qmp_path,
+                     const char *const *extra_qmp_paths)
 {
         EmuLogCtx ctx = { .vm = name };
-        Vm *vm = vm_new(m, name, qmp_path);
+        Vm *vm = vm_new(m, name, qmp_path, extra_qmp_paths);
         if (g_mkdir_with_parents(vm->dir, 0711) < 0)
                 emu_warn(&ctx, "cannot create %s: %s", vm->dir, g_strerror(errno));
         g_autoptr(GError) err = NULL;
@@ -237,7 +291,16 @@ Vm *manager_adopt_vm(Manager *m, const char *name, const char *qmp_path)
         }
         emu_info(&ctx, "reconnecting to QEMU's QMP at %s", qmp_path);
         vm->adopting = true;
-        vm_connect(vm, fd);
+        g_autoptr(GArray) extra_fds = g_array_new(FALSE, FALSE, sizeof(int));
+        g_array_set_clear_func(extra_fds, (GDestroyNotify)emu_closep);
+        for (size_t i = 0; extra_qmp_paths && extra_qmp_paths[i]; i++) {
+                g_autoptr(GError) xerr = NULL;
+                int xfd = emu_qmp_connect_unix(extra_qmp_paths[i], &xerr);
+                if (xfd < 0)
+                        emu_warn(&ctx, "QMP monitor for the proxy: %s", xerr->message);
+                g_array_append_val(extra_fds, xfd);
+        }
+        vm_connect(vm, fd, extra_fds);
         return vm;
 }
 

@@ -33,9 +33,11 @@ struct Vm {
         Manager *m;
         char *name;
         char *qmp_path;
+        char **extra_qmp_paths; /* more monitors for proxy clients (NULL-terminated) */
         char *dir;              /* <runtime>/vm/<name> */
         VmState state;
         EmuQmpClient *qmp;
+        GPtrArray *extra_qmp;   /* EmuQmpClient, those of extra_qmp_paths that connected */
         struct EmuQmpProxy *proxy;  /* <dir>/qmp.sock, while the VM is registered */
         GHashTable *reserved;   /* slots chosen by spawns that are not plugged yet */
         bool adopting;          /* re-connecting after an emud restart */
@@ -137,7 +139,12 @@ struct Manager {
 int manager_new(EmudConfig *cfg, GHashTable *kinds, Manager **ret);
 void manager_free(Manager *m);
 
-void manager_add_vm(Manager *m, const char *name, const char *qmp_path, DoneFunc done,
+/*
+ * qmp_paths: QEMU's QMP monitor that emud uses, then optionally more
+ * monitors of the same QEMU that the VM's QMP proxy spreads its clients over
+ * (NULL-terminated).
+ */
+void manager_add_vm(Manager *m, const char *name, const char *const *qmp_paths, DoneFunc done,
                     void *userdata);
 bool manager_remove_vm(Manager *m, const char *name, GError **error);
 void manager_spawn(Manager *m, const char *vm, const char *kind, const char *id,
@@ -153,7 +160,8 @@ void manager_shutdown(Manager *m, bool stop_emulators);
 bool manager_parse_restart(const char *text, EmuRestartPolicy *ret);
 
 /* Adoption after an emud restart (emulator-adopt.c). */
-Vm *manager_adopt_vm(Manager *m, const char *name, const char *qmp_path);
+Vm *manager_adopt_vm(Manager *m, const char *name, const char *qmp_path,
+                     const char *const *extra_qmp_paths);
 void manager_vm_lost_emulators(Vm *vm);
 void manager_adopt(Manager *m);
 

@@ -199,6 +199,8 @@ bool qmp_service_start(Vm *vm, GError **error)
         vm->proxy = emu_qmp_proxy_new(vm->qmp, path, &pc, error);
         if (!vm->proxy)
                 return false;
+        for (guint i = 0; i < vm->extra_qmp->len; i++)
+                emu_qmp_proxy_add_upstream(vm->proxy, g_ptr_array_index(vm->extra_qmp, i));
         static const struct {
                 const char *name;
                 EmuQmpProxyCommandFunc fn;

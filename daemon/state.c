@@ -49,6 +49,12 @@ static char *render(Manager *m)
                 Vm *vm = g_hash_table_lookup(m->vms, g_ptr_array_index(names, i));
                 g_autoptr(json_t) o = json_pack("{s:s, s:s}", "vm", vm->name, "qmp",
                                                 vm->qmp_path);
+                if (vm->extra_qmp_paths && vm->extra_qmp_paths[0]) {
+                        json_t *extra = json_array();
+                        for (char **p = vm->extra_qmp_paths; *p; p++)
+                                json_array_append_new(extra, json_string(*p));
+                        json_object_set_new(o, "qmp-extra", extra);
+                }
                 append_line(out, o);
         }
 
@@ -148,6 +154,7 @@ static void state_vm_free(StateVm *v)
 {
         g_free(v->name);
         g_free(v->qmp);
+        g_strfreev(v->qmp_extra);
         g_free(v);
 }
 
@@ -243,6 +250,13 @@ StateSnapshot *state_load(const char *path)
                         StateVm *v = g_new0(StateVm, 1);
                         v->name = g_strdup(vm);
                         v->qmp = g_strdup(str(o, "qmp"));
+                        g_autoptr(GStrvBuilder) extra = g_strv_builder_new();
+                        size_t k;
+                        json_t *x;
+                        json_array_foreach(json_object_get(o, "qmp-extra"), k, x)
+                                if (json_is_string(x) && json_string_value(x)[0] == '/')
+                                        g_strv_builder_add(extra, json_string_value(x));
+                        v->qmp_extra = g_strv_builder_end(extra);
                         g_ptr_array_add(s->vms, v);
                 } else if (o && emulator && parse_emulator(o, &e)) {
                         g_ptr_array_add(s->emulators, e);

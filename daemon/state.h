@@ -17,6 +17,7 @@
 typedef struct {
         char *name;
         char *qmp;
+        char **qmp_extra; /* the proxy's further monitors; NULL-terminated, never NULL */
 } StateVm;
 
 typedef struct {
