@@ -384,6 +384,8 @@ static gboolean on_accept(int fd, GIOCondition cond, gpointer userdata)
 /* To every negotiated client, or only to those pinned to link when it is not NULL. */
 static void fan_out(EmuQmpProxy *p, Link *link, json_t *msg)
 {
+        if (link && link->n_clients == 0)
+                return; /* every monitor sends every event; nobody listens to this one */
         size_t len = 0;
         g_autofree char *text = emu_qmp_encode(msg, &len);
         if (!text)

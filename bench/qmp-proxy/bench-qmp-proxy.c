@@ -3,9 +3,11 @@
  * bench-qmp-proxy: what the QMP proxy costs, against QEMU directly, in one
  * run on one QEMU (DESIGN.md: always against a baseline measured alongside).
  *
- * One paused QEMU gets 9 monitors: 8 for direct clients and one for the
- * proxy, which runs in-process on a GLib main loop in its own thread (as in
- * emud). Printed: query-status round-trip p50/p99 direct vs proxied,
+ * One paused QEMU gets 18 monitors: 8 for direct clients, one for a
+ * byte-copying relay (the floor for any proxy), and 9 for the proxy, which
+ * runs in-process on a GLib main loop in its own thread (as in emud): its
+ * primary and 8 more for clients (emuctl vm-add --qmp ... --qmp ...), so
+ * that 8 proxied clients have as many QEMU monitors as 8 direct ones. Printed: query-status round-trip p50/p99 direct vs proxied,
  * commands/s with 1 and 8 synchronous clients direct vs proxied, and the
  * latency from QEMU's event timestamp to arrival at 16 proxied clients
  * (and at one direct client), with the targets from issue #3.
@@ -29,6 +31,10 @@
 #include "qmp-client.h"
 
 #define DIRECT_MONITORS 8
+#define RELAY_MONITOR DIRECT_MONITORS
+#define PROXY_MONITOR (RELAY_MONITOR + 1)
+#define PROXY_EXTRA 8
+#define N_MONITORS (PROXY_MONITOR + 1 + PROXY_EXTRA)
 #define FANOUT_CLIENTS 16
 
 typedef struct {
@@ -248,6 +254,26 @@ static void fanout(Conn *driver, Conn *watch, unsigned n_watch, unsigned events,
         }
 }
 
+/* A QMP client on monitor i, once QEMU has created its socket. */
+static EmuQmpClient *upstream(const char *dir, int i)
+{
+        g_autofree char *path = g_strdup_printf("%s/m%d.sock", dir, i);
+        g_autoptr(GError) err = NULL;
+        int fd = -1;
+        for (int tries = 0; tries < 500 && fd < 0; tries++) {
+                g_clear_error(&err);
+                fd = emu_qmp_connect_unix(path, &err);
+                if (fd < 0)
+                        g_usleep(10000);
+        }
+        if (fd < 0) {
+                fprintf(stderr, "bench-qmp-proxy: %s\n", err->message);
+                exit(1);
+        }
+        static const EmuQmpClientOps no_ops = { 0 };
+        return emu_qmp_client_new(fd, path, 10000, &no_ops, NULL);
+}
+
 static pid_t proxy_tid;
 
 /* Nanoseconds the proxy's thread has spent on a CPU (schedstat's first field). */
@@ -285,7 +311,7 @@ int main(int argc, char **argv)
                                 "none", "-accel", "tcg", "-m", "128M", "-S" };
         for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
                 g_ptr_array_add(av, g_strdup(fixed[i]));
-        for (int i = 0; i <= DIRECT_MONITORS + 1; i++) {
+        for (int i = 0; i < N_MONITORS; i++) {
                 g_ptr_array_add(av, g_strdup("-qmp"));
                 g_ptr_array_add(av, g_strdup_printf("unix:%s/m%d.sock,server=on,wait=off", dir, i));
         }
@@ -298,28 +324,22 @@ int main(int argc, char **argv)
                 return 77;
         }
 
-        /* The proxy, in-process, on monitor 8. */
-        g_autofree char *up_path = g_strdup_printf("%s/m%d.sock", dir, DIRECT_MONITORS);
+        /* The proxy, in-process, on its monitors; every link ready before clients come. */
         g_autofree char *proxy_path = g_strdup_printf("%s/proxy.sock", dir);
         g_autofree char *relay_path = g_strdup_printf("%s/relay.sock", dir);
-        int upfd = -1;
-        for (int i = 0; i < 500 && upfd < 0; i++) {
-                g_clear_error(&err);
-                upfd = emu_qmp_connect_unix(up_path, &err);
-                if (upfd < 0)
-                        g_usleep(10000);
-        }
-        if (upfd < 0) {
-                fprintf(stderr, "bench-qmp-proxy: %s\n", err->message);
-                return 1;
-        }
-        static const EmuQmpClientOps no_ops = { 0 };
-        EmuQmpClient *up = emu_qmp_client_new(upfd, "QEMU", 10000, &no_ops, NULL);
-        EmuQmpProxy *proxy = emu_qmp_proxy_new(up, proxy_path, NULL, &err);
+        EmuQmpClient *ups[1 + PROXY_EXTRA];
+        for (int k = 0; k < 1 + PROXY_EXTRA; k++)
+                ups[k] = upstream(dir, PROXY_MONITOR + k);
+        EmuQmpProxy *proxy = emu_qmp_proxy_new(ups[0], proxy_path, NULL, &err);
         if (!proxy) {
                 fprintf(stderr, "bench-qmp-proxy: %s\n", err->message);
                 return 1;
         }
+        for (int k = 1; k < 1 + PROXY_EXTRA; k++)
+                emu_qmp_proxy_add_upstream(proxy, ups[k]);
+        for (int k = 0; k < 1 + PROXY_EXTRA; k++)
+                while (!emu_qmp_client_is_ready(ups[k]))
+                        g_main_context_iteration(NULL, TRUE);
         GMainLoop *loop = g_main_loop_new(NULL, FALSE);
         GThread *th = g_thread_new("proxy", loop_thread, loop);
 
@@ -335,7 +355,7 @@ int main(int argc, char **argv)
         /* The relay, on the monitor after the proxy's. */
         Relay relay = {
                 .listen_fd = relay_listen(relay_path),
-                .upstream_path = g_strdup_printf("%s/m%d.sock", dir, DIRECT_MONITORS + 1),
+                .upstream_path = g_strdup_printf("%s/m%d.sock", dir, RELAY_MONITOR),
         };
         GThread *relay_th = g_thread_new("relay", relay_thread, &relay);
         Conn relayed = { 0 };
@@ -394,12 +414,13 @@ int main(int argc, char **argv)
         for (int i = 0; i < FANOUT_CLIENTS; i++)
                 close(proxied[i].fd);
         emu_qmp_proxy_free(proxy);
-        emu_qmp_client_free(up);
+        for (int k = 0; k < 1 + PROXY_EXTRA; k++)
+                emu_qmp_client_free(ups[k]);
         g_main_loop_unref(loop);
         g_free(watch);
         g_free(direct);
         g_free(proxied);
-        for (int i = 0; i <= DIRECT_MONITORS + 1; i++) {
+        for (int i = 0; i < N_MONITORS; i++) {
                 g_autofree char *m = g_strdup_printf("%s/m%d.sock", dir, i);
                 unlink(m);
         }
