@@ -7,10 +7,11 @@
 #include <stddef.h>
 
 /*
- * QMP framing: QEMU writes one JSON object per line ("...\r\n"), so the
- * decoder splits on '\n' and parses each line with jansson. A line longer
- * than the cap is discarded whole and reported once, so a peer cannot make
- * emud buffer without bound.
+ * QMP framing as QEMU reads it: a message is one JSON value, wherever the
+ * lines break (QEMU itself writes one per line, "...\r\n"; a client may send
+ * several on a line, or one over several lines). Each is parsed with jansson.
+ * A value longer than the cap is dropped as it arrives and reported once, so
+ * a peer cannot make emud buffer without bound.
  */
 typedef struct EmuQmpDecoder EmuQmpDecoder;
 
@@ -23,14 +24,14 @@ void emu_qmp_decoder_feed(EmuQmpDecoder *d, const void *buf, size_t len);
 /*
  * Take the next message. Returns 1 and sets *ret_msg (owned by the caller), 0
  * when no complete message is buffered, -EMSGSIZE for an over-long message or
- * -EBADMSG for a line that is not a JSON object; on errors *ret_error (if not
+ * -EBADMSG for a value that is not a JSON object; on errors *ret_error (if not
  * NULL) explains, and the bad input has been consumed so the caller can go on.
  */
 int emu_qmp_decoder_next(EmuQmpDecoder *d, json_t **ret_msg, char **ret_error);
 
 /*
  * Like emu_qmp_decoder_next(), but any JSON value is a message: the QMP
- * proxy answers a non-object line with QEMU's own error rather than
+ * proxy answers a non-object value with QEMU's own error rather than
  * treating it as malformed.
  */
 int emu_qmp_decoder_next_value(EmuQmpDecoder *d, json_t **ret_value, char **ret_error);

@@ -24,9 +24,11 @@ def test(d):
     try:
         good = t.Raw(proxyd.path).negotiate()
 
-        # Garbage: each bad line gets a GenericError, then the session goes on.
+        # Garbage: errors (GenericError), then the session goes on. Like QEMU, the proxy
+        # reads JSON values, not lines: an unclosed value takes in what follows until a
+        # byte that cannot occur in UTF-8 (0xFF) abandons it, as QMP clients do to resync.
         g = t.Raw(proxyd.path)
-        g.send(os.urandom(4096) + b"\n\x00\xff{{{\n" + b'{"execute": \n')
+        g.send(os.urandom(4096) + b"\n\x00\xff{{{\n" + b'{"execute": \n' + b"\xff")
         g.send({"execute": "qmp_capabilities", "id": "after"})
         n_errors = 0
         while True:

@@ -6,7 +6,8 @@ import json
 
 import proxytest as t
 
-# (message, fds) in order; each entry's replies and events are compared.
+# Messages in order; each entry's replies and events are compared. A (bytes, n) entry is
+# sent as it is and answered n times: QMP input is JSON values, not lines.
 SCRIPT = [
     {"execute": "query-status", "id": 1},                       # before negotiation
     {"execute": "qmp_capabilities", "arguments": {"enable": ["bogus"]}, "id": "bad-cap"},
@@ -40,6 +41,10 @@ SCRIPT = [
     {"execute": "stop", "id": 19},
     {"execute": "cont", "id": 20},
     {"execute": "query-status", "id": 21},
+    (b'{"execute": "query-name", "id": "a"}{"execute": "query-uuid", "id": "b"}\n', 2),
+    (b'{\n  "execute": "query-status",\n  "id": [\n    "pretty"\n  ]\n}\n', 1),
+    (b'{"execute": "query-name", "id": "split', 0),
+    (b'-word"}\n', 1),
     {"execute": "stop"},                                         # no id at all
 ]
 
@@ -54,14 +59,14 @@ def run(path, qemu):
     c = t.Raw(path)
     transcript = [("greeting", c.greeting)]
     for msg in SCRIPT:
-        c.send(msg)
+        data, replies = msg if isinstance(msg, tuple) else (msg, 1)
+        c.send(data)
         got = []
-        while True:
+        while replies:
             m = c.recv()
             got.append(m)
-            if "event" not in m:
-                break
-        transcript.append((msg, normalised(t.strip_timestamps(got), qemu)))
+            replies -= "event" not in m
+        transcript.append((data, normalised(t.strip_timestamps(got), qemu)))
     commands = c.ok("query-commands", id="qc")
     c.close()
     return transcript, commands

@@ -65,15 +65,18 @@ static void test_byte_by_byte(void)
         static const char text[] = "{\"return\": {\"a\": [1, 2], \"s\": \"x y\"}}\r\n";
         g_autoptr(EmuQmpDecoder) d = emu_qmp_decoder_new(4096);
 
-        for (size_t i = 0; i < strlen(text) - 1; i++) {
+        /* Complete with its last brace; the line end after it is just a blank. */
+        size_t last = strlen(text) - 3;
+        for (size_t i = 0; i < last; i++) {
                 emu_qmp_decoder_feed(d, text + i, 1);
                 g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, i + 1);
                 expect_none(d);
         }
-        emu_qmp_decoder_feed(d, "\n", 1);
+        emu_qmp_decoder_feed(d, text + last, 1);
         expect_msg(d, "{\"return\": {\"a\": [1, 2], \"s\": \"x y\"}}");
-        g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, 0);
+        emu_qmp_decoder_feed(d, "\r\n", 2);
         expect_none(d);
+        g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, 0);
 }
 
 static void test_several_in_one_feed(void)
@@ -95,11 +98,11 @@ static void test_crlf(void)
 {
         g_autoptr(EmuQmpDecoder) d = emu_qmp_decoder_new(4096);
 
-        /* A split between \r and \n must not end the message early. */
+        /* Complete at its brace; a \r\n split after it is only blanks. */
         feed_str(d, "{\"QMP\": {\"version\": {}}}\r");
-        expect_none(d);
-        feed_str(d, "\n");
         expect_msg(d, "{\"QMP\": {\"version\": {}}}");
+        feed_str(d, "\n");
+        expect_none(d);
         g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, 0);
 }
 
@@ -120,22 +123,66 @@ static void test_malformed(void)
         g_autoptr(EmuQmpDecoder) d = emu_qmp_decoder_new(4096);
         json_t *msg = NULL;
 
-        feed_str(d, "{bad\r\n{\"ok\":1}\r\n{\"a\":1,}\n{\"trailing\":1} x\r\n{\"ok\":2}\r\n");
+        feed_str(d, "{bad}\r\n{\"ok\":1}\r\n{\"a\":1,}\n{\"trailing\":1} x\r\n{\"ok\":2}\r\n");
         expect_error(d, -EBADMSG, NULL);
         expect_msg(d, "{\"ok\":1}");
         expect_error(d, -EBADMSG, NULL);
-        /* The caller may not want the text; the line is consumed all the same. */
+        expect_msg(d, "{\"trailing\":1}");
+        /* The caller may not want the text; the junk is consumed all the same. */
         g_assert_cmpint(emu_qmp_decoder_next(d, &msg, NULL), ==, -EBADMSG);
         g_assert_null(msg);
         expect_msg(d, "{\"ok\":2}");
         expect_none(d);
+
+        /* Stray closers and bytes no JSON text has: one error up to a newline or '{'. */
+        feed_str(d, "} ] \x01 {\"ok\":3}\n:,\n");
+        expect_error(d, -EBADMSG, NULL);
+        expect_msg(d, "{\"ok\":3}");
+        expect_error(d, -EBADMSG, NULL);
+        expect_none(d);
+
+        /* An unclosed value swallows what follows, as in QEMU, until a 0xFF resets. */
+        feed_str(d, "{\"a\":[1,\n{\"lost\":1}\n");
+        expect_none(d);
+        feed_str(d, "\xff{\"ok\":4}\"ab\xff\n");
+        expect_error(d, -EBADMSG, NULL);
+        expect_msg(d, "{\"ok\":4}");
+        expect_error(d, -EBADMSG, NULL); /* even inside a string */
+        expect_none(d);
+        g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, 0);
+}
+
+/* As QEMU reads it: values, not lines. */
+static void test_streaming(void)
+{
+        g_autoptr(EmuQmpDecoder) d = emu_qmp_decoder_new(4096);
+
+        /* Several on one line, with and without blanks between them. */
+        feed_str(d, "{\"a\":1}{\"b\":2} {\"c\":[3]}\n");
+        expect_msg(d, "{\"a\":1}");
+        expect_msg(d, "{\"b\":2}");
+        expect_msg(d, "{\"c\":[3]}");
+        expect_none(d);
+
+        /* One over several lines, pretty-printed. */
+        feed_str(d, "{\n  \"execute\": \"query-status\",\n  \"id\": [1,\n 2]\n");
+        expect_none(d);
+        feed_str(d, "}");
+        expect_msg(d, "{\"execute\":\"query-status\",\"id\":[1,2]}");
+        expect_none(d);
+
+        /* Braces, brackets, quotes and backslashes inside strings do not count. */
+        feed_str(d, "{\"s\":\"}]{[\\\"\\\\\"}");
+        expect_msg(d, "{\"s\":\"}]{[\\\"\\\\\"}");
+        expect_none(d);
+        g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, 0);
 }
 
 static void test_not_object(void)
 {
         g_autoptr(EmuQmpDecoder) d = emu_qmp_decoder_new(4096);
 
-        feed_str(d, "[1,2]\r\n42\r\n\"str\"\r\nnull\r\ntrue\r\n{}\r\n");
+        feed_str(d, "[1,2]\r\n42\r\n\"str\"null true\r\n{}\r\n");
         for (int i = 0; i < 5; i++)
                 expect_error(d, -EBADMSG, "not a JSON object");
         expect_msg(d, "{}");
@@ -160,9 +207,9 @@ static void test_cap_boundary(void)
 
         g_assert_cmpuint(strlen(fits), ==, CAP);
         feed_str(d, fits);
-        expect_none(d);
-        feed_str(d, "\n");
         expect_msg(d, fits);
+        feed_str(d, "\n");
+        expect_none(d);
         feed_str(d, over);
         feed_str(d, "\n{\"next\":1}\n");
         expect_error(d, -EMSGSIZE, NULL);
@@ -200,7 +247,7 @@ static void test_oversize_later_feeds(void)
                 expect_none(d);
                 g_assert_cmpuint(emu_qmp_decoder_pending(d), <=, CAP);
         }
-        feed_str(d, "still the long line\r\n{\"a\":1}\r\n");
+        feed_str(d, "still-the-long-word\r\n{\"a\":1}\r\n");
         expect_msg(d, "{\"a\":1}");
         expect_none(d);
         g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, 0);
@@ -252,8 +299,9 @@ static void test_pending(void)
         feed_str(d, "{\"a\":1}\r\n{\"b\"");
         g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, strlen("{\"a\":1}\r\n{\"b\""));
         expect_msg(d, "{\"a\":1}");
-        g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, strlen("{\"b\""));
+        g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, strlen("\r\n{\"b\""));
         emu_qmp_decoder_feed(d, "", 0);
+        expect_none(d); /* the blanks before the partial message go */
         g_assert_cmpuint(emu_qmp_decoder_pending(d), ==, strlen("{\"b\""));
         emu_qmp_decoder_free(NULL);
 }
@@ -327,6 +375,7 @@ int main(int argc, char **argv)
         g_test_add_func("/qmp-codec/decoder/crlf", test_crlf);
         g_test_add_func("/qmp-codec/decoder/blank-lines", test_blank_lines);
         g_test_add_func("/qmp-codec/decoder/malformed", test_malformed);
+        g_test_add_func("/qmp-codec/decoder/streaming", test_streaming);
         g_test_add_func("/qmp-codec/decoder/not-object", test_not_object);
         g_test_add_func("/qmp-codec/decoder/cap-boundary", test_cap_boundary);
         g_test_add_func("/qmp-codec/decoder/oversize-same-feed", test_oversize_same_feed);
