@@ -10,9 +10,9 @@
  * The state file, <runtime>/state.jsonl: what a restarted emud needs to take
  * over, one JSON object a line (VMs first, then emulators). One object a
  * line means a damaged line costs that entry only. It is rewritten
- * atomically (temporary file, fsync, rename, fsync of the directory) when
- * its content changes: once per main-loop dispatch, and at once after a
- * launch (see state_save_soon()).
+ * atomically (temporary file, rename; no fsync, it need not outlive the
+ * machine) when its content changes: once per main-loop dispatch, and at
+ * once after a launch (see state_save_soon()).
  */
 typedef struct {
         char *name;
@@ -46,7 +46,7 @@ int state_save(Manager *m);
 
 /*
  * Write it once the current main-loop dispatch is over: a spawn changes its
- * emulator several times in a row, and each write costs two fsyncs. Changes
+ * emulator several times in a row, and one write covers them all. Changes
  * whose loss would orphan a process (a launch) use state_save() directly.
  */
 void state_save_soon(Manager *m);
