@@ -6,9 +6,16 @@
  * spawn before any process exists, and the child only has to hand a
  * finished program to the kernel. libseccomp 2.5 can only export BPF to an
  * fd, so the program travels through a memfd and is read back into memory.
+ *
+ * Every spawn of a kind compiles the same policy again, and libseccomp takes
+ * about a third of a millisecond for it, so finished programs are kept,
+ * keyed on a digest of everything that goes into the filter (the rules as
+ * parsed, the default, the flags): an edited policy file digests differently
+ * and is compiled afresh, without any question of file times.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,7 +139,42 @@ int emu_policy_build(const EmuPolicy *p, unsigned flags, scmp_filter_ctx *ret_ct
         return 0;
 }
 
-int emu_policy_compile(const EmuPolicy *p, unsigned flags, EmuBpf **ret_bpf)
+/* Compiled programs by digest; a handful of kinds at most, so no eviction order. */
+#define CACHE_MAX 32
+G_LOCK_DEFINE_STATIC(cache);
+static GHashTable *cache; /* hex digest → EmuBpf */
+
+static EmuBpf *bpf_dup(const EmuBpf *b)
+{
+        EmuBpf *copy = g_new0(EmuBpf, 1);
+        copy->prog.len = b->prog.len;
+        copy->prog.filter = g_memdup2(b->prog.filter, b->prog.len * sizeof(struct sock_filter));
+        return copy;
+}
+
+/* Everything emu_policy_build() reads, in a fixed layout; origins and comments do not count. */
+static char *digest(const EmuPolicy *p, unsigned flags)
+{
+        g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+        guint64 head[] = { flags, p->default_action, (guint64)p->default_errno, p->rules->len };
+        g_checksum_update(sum, (const guchar *)head, sizeof(head));
+        for (guint i = 0; i < p->rules->len; i++) {
+                const EmuPolicyRule *r = p->rules->pdata[i];
+                guint64 rule[] = { (guint64)r->nr, r->n_conds, (guint64)r->deny_errno };
+                g_checksum_update(sum, (const guchar *)r->syscall, strlen(r->syscall) + 1);
+                g_checksum_update(sum, (const guchar *)rule, sizeof(rule));
+                for (unsigned c = 0; c < r->n_conds; c++) {
+                        const EmuPolicyCond *cond = &r->conds[c];
+                        guint64 h[] = { cond->arg, cond->op, cond->mask, cond->n_values };
+                        g_checksum_update(sum, (const guchar *)h, sizeof(h));
+                        g_checksum_update(sum, (const guchar *)cond->values,
+                                          cond->n_values * sizeof(cond->values[0]));
+                }
+        }
+        return g_strdup(g_checksum_get_string(sum));
+}
+
+static int compile_uncached(const EmuPolicy *p, unsigned flags, EmuBpf **ret_bpf)
 {
         emu_auto_seccomp ctx = NULL;
         struct stat st;
@@ -156,6 +198,34 @@ int emu_policy_compile(const EmuPolicy *p, unsigned flags, EmuBpf **ret_bpf)
         bpf->prog.filter = g_malloc((size_t)st.st_size);
         if (pread(memfd, bpf->prog.filter, (size_t)st.st_size, 0) != st.st_size)
                 return -EIO;
+        *ret_bpf = g_steal_pointer(&bpf);
+        return 0;
+}
+
+int emu_policy_compile(const EmuPolicy *p, unsigned flags, EmuBpf **ret_bpf)
+{
+        g_autofree char *key = digest(p, flags);
+        G_LOCK(cache);
+        const EmuBpf *hit = cache ? g_hash_table_lookup(cache, key) : NULL;
+        EmuBpf *copy = hit ? bpf_dup(hit) : NULL;
+        G_UNLOCK(cache);
+        if (copy) {
+                *ret_bpf = copy;
+                return 0;
+        }
+
+        g_autoptr(EmuBpf) bpf = NULL;
+        int r = compile_uncached(p, flags, &bpf);
+        if (r < 0)
+                return r;
+        G_LOCK(cache);
+        if (!cache)
+                cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                              (GDestroyNotify)emu_bpf_free);
+        if (g_hash_table_size(cache) >= CACHE_MAX)
+                g_hash_table_remove_all(cache);
+        g_hash_table_replace(cache, g_steal_pointer(&key), bpf_dup(bpf));
+        G_UNLOCK(cache);
         *ret_bpf = g_steal_pointer(&bpf);
         return 0;
 }

@@ -240,6 +240,32 @@ static void test_compile(void)
         g_assert_cmpuint(bpf->prog.len, >, 5);
 }
 
+static bool same_program(const EmuBpf *a, const EmuBpf *b)
+{
+        return a->prog.len == b->prog.len &&
+               memcmp(a->prog.filter, b->prog.filter, a->prog.len * sizeof(*a->prog.filter)) == 0;
+}
+
+/* Compiled programs are reused by content: never one for another policy or other flags. */
+static void test_compile_cache(void)
+{
+        g_autoptr(EmuPolicy) p = parse("read\nsocket: arg0 == 1\n", NULL);
+        g_autoptr(EmuPolicy) q = parse("read\nsocket: arg0 == 2\n", NULL);
+        g_autoptr(EmuPolicy) p2 = parse("# the same as p\nread\n\nsocket: arg0 == 1\n", NULL);
+        g_assert_nonnull(p);
+        g_assert_nonnull(q);
+        g_assert_nonnull(p2);
+        g_autoptr(EmuBpf) a = NULL, b = NULL, c = NULL, d = NULL;
+        g_assert_cmpint(emu_policy_compile(p, 0, &a), ==, 0);
+        g_assert_cmpint(emu_policy_compile(q, 0, &b), ==, 0);
+        g_assert_cmpint(emu_policy_compile(p2, 0, &c), ==, 0);
+        g_assert_cmpint(emu_policy_compile(p, EMU_COMPILE_NOTIFY, &d), ==, 0);
+        g_assert_false(same_program(a, b));
+        g_assert_true(same_program(a, c));
+        g_assert_false(same_program(a, d));
+        g_assert_true(a->prog.filter != c->prog.filter); /* each caller owns its copy */
+}
+
 static void test_dump(void)
 {
         g_autoptr(GError) err = NULL;
@@ -288,6 +314,7 @@ int main(int argc, char **argv)
         g_test_add_func("/policy/lookup", test_lookup);
         g_test_add_func("/policy/shipped", test_shipped);
         g_test_add_func("/policy/compile", test_compile);
+        g_test_add_func("/policy/compile-cache", test_compile_cache);
         g_test_add_func("/policy/dump", test_dump);
         g_test_add_func("/policy/format", test_format);
         int r = g_test_run();
