@@ -519,28 +519,40 @@ void emulator_advance(Emulator *e)
         default:
                 break;
         }
+        /*
+         * Only device_add needs the emulator to serve: the slot search and
+         * chardev-add are between emud and QEMU, and the chardev connects to
+         * the vhost-user socket that emud itself listens on. So they run
+         * while the emulator starts, not before or after: the query goes out
+         * first, QEMU answers while the launch runs, and chardev-add follows
+         * while the emulator loads. A failure of either stops the emulator
+         * again, like any later failure.
+         */
+        if (!e->started) {
+                if (!e->slot && !e->slot_search)
+                        emulator_find_slot(e);
+                g_autoptr(GError) err = NULL;
+                e->started = true;
+                if (!launch(e, &err)) {
+                        emulator_fail(e, err->code, "%s", err->message);
+                        /* Teardown waits for the slot search's reply, if one is due. */
+                        emulator_advance(e);
+                }
+                return;
+        }
         if (!e->slot) {
                 if (!e->slot_search)
                         emulator_find_slot(e);
                 return;
         }
-        if (!e->started) {
-                g_autoptr(GError) err = NULL;
-                e->started = true;
-                if (!launch(e, &err)) {
-                        emulator_fail(e, err->code, "%s", err->message);
-                        teardown(e);
-                }
+        if (!e->chardev_added) {
+                emulator_add_chardev(e);
                 return;
         }
         if (e->state == EMU_STATE_STARTING)
                 return; /* waiting for the QMP greeting */
-        if (!e->chardev_added) {
-                emulator_set_state(e, EMU_STATE_PLUGGING);
-                emulator_add_chardev(e);
-                return;
-        }
         if (!e->device_added) {
+                emulator_set_state(e, EMU_STATE_PLUGGING);
                 emulator_add_device(e);
                 return;
         }
