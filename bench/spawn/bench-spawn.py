@@ -8,7 +8,10 @@ into the same VM (issue #4's target: at most 1.3x).
   emud:     `emuctl spawn` (D-Bus, validation, sandbox + seccomp setup, launch, greeting,
             slot search, chardev-add, device_add), timed end to end; the fixed cost of
             starting emuctl and one D-Bus round trip (`emuctl list`) is shown beside it.
-Each round unplugs again (device_del with the guest, not timed). Run after building.
+Each round unplugs again (device_del with the guest, not timed), and times one `emuctl list`
+for the fixed cost, so that drift hits all three alike. Run after building; EMUD_BIN and
+EMUCTL_BIN name the binaries (default build/daemon/emud, build/cli/emuctl), BENCH_ROUNDS the
+rounds. bench-sandbox (built next to this file) splits the emulator's own start-up by step.
 """
 
 import os
@@ -68,13 +71,10 @@ def emud_round(emud, img, n):
     return dt
 
 
-def cli_cost(emud, n=20):
-    times = []
-    for _ in range(n):
-        t0 = time.monotonic()
-        emud.emuctl("list", check=True)
-        times.append((time.monotonic() - t0) * 1000)
-    return statistics.median(times)
+def cli_round(emud):
+    t0 = time.monotonic()
+    emud.emuctl("list", check=True)
+    return (time.monotonic() - t0) * 1000
 
 
 def main():
@@ -87,12 +87,12 @@ def main():
         vm.wait_ready()
         with t.Emud(wd, bus) as emud:
             emud.emuctl("vm-add", "vm1", "--qmp", vm.qmp_path, check=True)
-            bare, confined = [], []
-            for n in range(ROUNDS):       # interleaved, so drift hits both alike
+            bare, confined, cli = [], [], []
+            for n in range(ROUNDS):       # interleaved, so drift hits all alike
                 bare.append(bare_round(vm, wd, img, n))
                 confined.append(emud_round(emud, img, n))
-            cli = cli_cost(emud)
-        b, c = statistics.median(bare), statistics.median(confined)
+                cli.append(cli_round(emud))
+        b, c, cli = statistics.median(bare), statistics.median(confined), statistics.median(cli)
         print(f"spawn -> plugged, median of {ROUNDS} rounds")
         print(f"  bare qsd + raw QMP hotplug (baseline) {b:7.1f} ms")
         print(f"  emud, confined qsd (emuctl spawn)     {c:7.1f} ms   {c / b:.2f}x")
