@@ -128,8 +128,15 @@ bool emu_sandbox_plan_cgroup(EmuSandbox *sb, const EmuSandboxConfig *cfg, GError
                              leaf, g_strerror(errno));
                         return true;
                 }
-                g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
-                            "cannot create cgroup %s: %s", leaf, g_strerror(errno));
+                if (errno == EEXIST)
+                        /* rmdir() above failed: it still has processes in it. */
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                                    "cgroup %s exists and is in use (by another emud with "
+                                    "the same VM and emulator names under %s?)",
+                                    leaf, parent);
+                else
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                                    "cannot create cgroup %s: %s", leaf, g_strerror(errno));
                 return false;
         }
         sb->cgroup_path = g_steal_pointer(&leaf);
