@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -46,6 +47,12 @@ typedef struct {
 static double now_us(void)
 {
         return (double)g_get_monotonic_time();
+}
+
+/* In QEMU's child before exec: a bench that dies (die() below) takes QEMU along. */
+static void die_with_parent(gpointer unused)
+{
+        (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 static void die(const char *what)
@@ -318,8 +325,8 @@ int main(int argc, char **argv)
         g_ptr_array_add(av, NULL);
         GPid pid;
         g_autoptr(GError) err = NULL;
-        if (!g_spawn_async(NULL, (char **)av->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &pid,
-                           &err)) {
+        if (!g_spawn_async(NULL, (char **)av->pdata, NULL, G_SPAWN_SEARCH_PATH, die_with_parent,
+                           NULL, &pid, &err)) {
                 fprintf(stderr, "bench-qmp-proxy: %s\n", err->message);
                 return 77;
         }
