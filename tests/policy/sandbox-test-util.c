@@ -3,7 +3,6 @@
  * sandbox-test-util: small helpers for the sandbox tests, so each test file
  * holds only its checks.
  */
-#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -38,22 +37,6 @@ const char *sbt_userns_unavailable(void)
         return WIFEXITED(status) && WEXITSTATUS(status) == 0
                        ? NULL
                        : "cannot unshare user+mount+pid namespaces here";
-}
-
-char *sbt_read_all(int fd)
-{
-        GString *s = g_string_new(NULL);
-        char buf[4096];
-        ssize_t n;
-
-        while ((n = read(fd, buf, sizeof(buf))) != 0) {
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        break;
-                g_string_append_len(s, buf, n);
-        }
-        return g_string_free(s, FALSE);
 }
 
 char *sbt_proc_status(int pid, const char *key)

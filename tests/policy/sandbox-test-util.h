@@ -11,8 +11,5 @@ const char *const *sbt_policy_dirs(void);
 /* NULL when user namespaces can be made here, else why not. */
 const char *sbt_userns_unavailable(void);
 
-/* Read a whole fd until EOF. */
-char *sbt_read_all(int fd);
-
 /* The value of "Key:" in /proc/PID/status, or NULL. */
 char *sbt_proc_status(int pid, const char *key);
