@@ -292,6 +292,16 @@ static void on_input(ProxySession *s, int r, json_t *value, const char *why, voi
         proxy_route_clear(&route);
 }
 
+/* Move c to link (NULL: none), keeping the links' client counts. */
+static void pin(Client *c, Link *link)
+{
+        if (c->link)
+                c->link->n_clients--;
+        c->link = link;
+        if (link)
+                link->n_clients++;
+}
+
 static void client_free(Client *c)
 {
         EmuQmpProxy *p = c->p;
@@ -309,8 +319,7 @@ static void client_free(Client *c)
         g_hash_table_iter_init(&it, c->fdnames);
         while (g_hash_table_iter_next(&it, &key, NULL))
                 close_upstream_fd(c->link, c->fd_prefix, key);
-        if (c->link)
-                c->link->n_clients--;
+        pin(c, NULL);
         proxy_session_free(c->s);
         g_hash_table_unref(c->fdnames);
         g_free(c->fd_prefix);
@@ -373,9 +382,7 @@ static gboolean on_accept(int fd, GIOCondition cond, gpointer userdata)
         c->fdnames = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         c->s = proxy_session_new(emu_steal_fd(&cfd), p->cfg.max_message, p->cfg.max_output,
                                  &session_ops, c);
-        c->link = link;
-        if (link)
-                link->n_clients++;
+        pin(c, link);
         g_hash_table_add(p->clients, c);
         greet(c);
         return G_SOURCE_CONTINUE;
@@ -456,10 +463,7 @@ static void on_upstream_closed(EmuQmpClient *up, const GError *reason, void *use
                 if (c->link != link)
                         continue;
                 g_hash_table_remove_all(c->fdnames);
-                link->n_clients--;
-                c->link = pick_link(p);
-                if (c->link)
-                        c->link->n_clients++;
+                pin(c, pick_link(p));
         }
 }
 
