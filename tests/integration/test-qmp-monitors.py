@@ -27,6 +27,9 @@ def spread(path, logs, tag):
                 raise AssertionError("qom-list of a missing path succeeded")
             except t.QMPError as e:
                 assert f"{tag}-{i}" in e.desc, e.desc
+        # QEMU appends to a chardev's log after writing to its socket: the reply can come first.
+        t.poll_until(lambda: all(any(f"{tag}-{i}" in log.read_text() for log in logs)
+                                 for i in range(N)), 30, f"every {tag} command in some log")
         owners = []
         for log in logs:
             text = log.read_text()

@@ -22,6 +22,10 @@ def test(d):
         for i, c in enumerate(clients):
             r = c.call("qom-list", {"path": f"/no-such/client-{i}"}, id=i)
             assert r["id"] == i and f"client-{i}" in r["error"]["desc"], r
+        # QEMU appends to a chardev's log after writing to its socket: the reply can come first.
+        t.wait_for(lambda: all(any(f"client-{i}" in out.read_text() for _, out in qemu.logged)
+                               for i in range(3)), "every command in some monitor's log",
+                   alive=proxyd.alive)
         owners = []
         for _, out in qemu.logged:
             log = out.read_text()
