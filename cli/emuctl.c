@@ -9,16 +9,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "emu-bus.h"
 #include "emu-cleanup.h"
 #include "emu-id.h"
 #include "emu-util.h"
 #include "emud-build.h"
 
-#define BUS_NAME "org.emud.Manager1"
-#define MANAGER_PATH "/org/emud/Manager1"
-#define MANAGER_IFACE "org.emud.Manager1"
-#define EMULATOR_IFACE "org.emud.Emulator1"
-#define EMULATOR_PREFIX "/org/emud/emulator/"
+#define BUS_NAME EMU_BUS_NAME
+#define MANAGER_PATH EMU_BUS_MANAGER_PATH
+#define MANAGER_IFACE EMU_BUS_MANAGER_IFACE
+#define EMULATOR_IFACE EMU_BUS_EMULATOR_IFACE
 
 /* Spawn and kill wait for QEMU and the guest; emud bounds each step itself. */
 #define LONG_CALL_USEC (10ull * 60 * 1000 * 1000)
@@ -289,96 +289,45 @@ static int cmd_kill(Ctl *c, int argc, char **argv)
         return r;
 }
 
-static int cmd_list(Ctl *c, int argc, char **argv)
+/* The three listings, read and printed through the tables emud writes them with. */
+static int print_list(Ctl *c, const EmuBusList *l)
 {
-        if (argc != 1)
-                return usage_error("usage: emuctl list");
         g_autoptr(sd_bus_message) reply = NULL;
-        int r = call(c, MANAGER_PATH, MANAGER_IFACE, "List", 0, &reply, NULL, NULL);
+        int r = call(c, MANAGER_PATH, MANAGER_IFACE, l->method, 0, &reply, NULL, NULL);
         if (r != EXIT_OK)
                 return r;
-        g_autoptr(json_t) arr = json_array();
-        if (!c->json)
-                printf("%-20s %-12s %-16s %-11s %8s %8s\n", "ID", "VM", "KIND", "STATE", "PID",
-                       "RESTARTS");
-        const char *id, *vm, *kind, *state;
-        uint32_t pid, restarts;
-        int k = sd_bus_message_enter_container(reply, 'a', "(ssssuu)");
-        while (k >= 0 && (k = sd_bus_message_read(reply, "(ssssuu)", &id, &vm, &kind, &state,
-                                                  &pid, &restarts)) > 0) {
-                if (c->json)
-                        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "id",
-                                                             id, "vm", vm, "kind", kind,
-                                                             "state", state, "pid",
-                                                             (json_int_t)pid, "restarts",
-                                                             (json_int_t)restarts));
-                else
-                        printf("%-20s %-12s %-16s %-11s %8u %8u\n", id, vm, kind, state, pid,
-                               restarts);
-        }
+        g_autoptr(json_t) rows = NULL;
+        int k = emu_bus_read_list(reply, l, &rows);
         if (k < 0) {
                 fprintf(stderr, "emuctl: bad reply from emud: %s\n", g_strerror(-k));
                 return EXIT_DAEMON;
         }
         if (c->json)
-                json_dumpf(arr, stdout, JSON_INDENT(2)), putchar('\n');
+                json_dumpf(rows, stdout, JSON_INDENT(2)), putchar('\n');
+        else
+                emu_bus_print_list(stdout, l, rows);
         return EXIT_OK;
+}
+
+static int cmd_list(Ctl *c, int argc, char **argv)
+{
+        if (argc != 1)
+                return usage_error("usage: emuctl list");
+        return print_list(c, &emu_bus_list_emulators);
 }
 
 static int cmd_vm_list(Ctl *c, int argc, char **argv)
 {
         if (argc != 1)
                 return usage_error("usage: emuctl vm-list");
-        g_autoptr(sd_bus_message) reply = NULL;
-        int r = call(c, MANAGER_PATH, MANAGER_IFACE, "ListVMs", 0, &reply, NULL, NULL);
-        if (r != EXIT_OK)
-                return r;
-        g_autoptr(json_t) arr = json_array();
-        if (!c->json)
-                printf("%-16s %-11s %s\n", "VM", "STATE", "QMP");
-        const char *name, *qmp, *state;
-        int k = sd_bus_message_enter_container(reply, 'a', "(sss)");
-        while (k >= 0 && (k = sd_bus_message_read(reply, "(sss)", &name, &qmp, &state)) > 0) {
-                if (c->json)
-                        json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "name", name,
-                                                             "qmp", qmp, "state", state));
-                else
-                        printf("%-16s %-11s %s\n", name, state, qmp);
-        }
-        if (k < 0) {
-                fprintf(stderr, "emuctl: bad reply from emud: %s\n", g_strerror(-k));
-                return EXIT_DAEMON;
-        }
-        if (c->json)
-                json_dumpf(arr, stdout, JSON_INDENT(2)), putchar('\n');
-        return EXIT_OK;
+        return print_list(c, &emu_bus_list_vms);
 }
 
 static int cmd_kinds(Ctl *c, int argc, char **argv)
 {
         if (argc != 1)
                 return usage_error("usage: emuctl kinds");
-        g_autoptr(sd_bus_message) reply = NULL;
-        int r = call(c, MANAGER_PATH, MANAGER_IFACE, "ListKinds", 0, &reply, NULL, NULL);
-        if (r != EXIT_OK)
-                return r;
-        g_autoptr(json_t) arr = json_array();
-        const char *name, *desc;
-        int k = sd_bus_message_enter_container(reply, 'a', "(ss)");
-        while (k >= 0 && (k = sd_bus_message_read(reply, "(ss)", &name, &desc)) > 0) {
-                if (c->json)
-                        json_array_append_new(arr, json_pack("{s:s,s:s}", "kind", name,
-                                                             "description", desc));
-                else
-                        printf("%-20s %s\n", name, desc);
-        }
-        if (k < 0) {
-                fprintf(stderr, "emuctl: bad reply from emud: %s\n", g_strerror(-k));
-                return EXIT_DAEMON;
-        }
-        if (c->json)
-                json_dumpf(arr, stdout, JSON_INDENT(2)), putchar('\n');
-        return EXIT_OK;
+        return print_list(c, &emu_bus_list_kinds);
 }
 
 static int append_iface(sd_bus_message *m, void *userdata)
@@ -392,7 +341,7 @@ static int print_status(Ctl *c, const char *id)
         if (!emu_id_valid(id))
                 return report_error(c, "org.emud.Error.InvalidId",
                                     "invalid emulator id '%s': use %s", id, EMU_ID_RULE);
-        g_autofree char *path = g_strconcat(EMULATOR_PREFIX, id, NULL);
+        g_autofree char *path = emu_bus_emulator_path(id);
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(sd_bus_message) m = NULL;
         emu_auto_bus_error error = SD_BUS_ERROR_NULL;

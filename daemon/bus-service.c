@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * bus-service: the D-Bus API, org.emud.Manager1 and one org.emud.Emulator1
- * object per emulator.
+ * object per emulator. It is a front end (its methods call the manager)
+ * and an observer (the manager tells it what changed, once per pass).
+ *
+ * Emulator objects are not registered one by one: a fallback vtable finds
+ * the emulator for a path when a call arrives, and a node enumerator lists
+ * them, so an object exists exactly as long as its emulator does. Paths are
+ * built by emu_bus_emulator_path(), which escapes any valid id.
  *
  * Methods that take time (AddVM, Spawn, Kill) keep a reference to the call
  * and reply when the manager reports back, so the bus is never blocked and
@@ -11,11 +17,19 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus-service.h"
+#include "emu-bus.h"
 #include "emu-cleanup.h"
 #include "emu-error.h"
+#include "emu-util.h"
 #include "emud-build.h"
-#include "confine.h"
 #include "qmp-service.h"
+
+struct BusService {
+        Manager *m;
+        QmpService *qmp;
+        sd_bus *bus;
+        sd_bus_message *shutdown_reply; /* a Shutdown call, answered when done */
+};
 
 typedef struct {
         sd_bus_message *call;
@@ -58,20 +72,20 @@ static int reply_gerror(sd_bus_error *ret_error, const GError *error)
 
 static int method_add_vm(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
+        BusService *b = userdata;
         const char *name, *qmp;
         int r = sd_bus_message_read(msg, "ss", &name, &qmp);
         if (r < 0)
                 return r;
         const char *paths[] = { qmp, NULL };
-        manager_add_vm(m, name, paths, reply_done, reply_new(msg, NULL));
+        manager_add_vm(b->m, name, paths, reply_done, reply_new(msg, NULL));
         return 1;
 }
 
 static int method_add_vm_with_monitors(sd_bus_message *msg, void *userdata,
                                        sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
+        BusService *b = userdata;
         const char *name;
         g_auto(GStrv) paths = NULL;
         int r = sd_bus_message_read(msg, "s", &name);
@@ -79,19 +93,19 @@ static int method_add_vm_with_monitors(sd_bus_message *msg, void *userdata,
                 r = sd_bus_message_read_strv(msg, &paths);
         if (r < 0)
                 return r;
-        manager_add_vm(m, name, (const char *const *)paths, reply_done, reply_new(msg, NULL));
+        manager_add_vm(b->m, name, (const char *const *)paths, reply_done, reply_new(msg, NULL));
         return 1;
 }
 
 static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
+        BusService *b = userdata;
         const char *name;
         int r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
         g_autoptr(GError) err = NULL;
-        if (!manager_remove_vm(m, name, &err))
+        if (!manager_remove_vm(b->m, name, &err))
                 return reply_gerror(ret_error, err);
         return sd_bus_reply_method_return(msg, NULL);
 }
@@ -111,7 +125,7 @@ static int read_options(sd_bus_message *msg, GHashTable *options)
 
 static int method_spawn(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
+        BusService *b = userdata;
         const char *vm, *kind, *id;
         int r = sd_bus_message_read(msg, "sss", &vm, &kind, &id);
         if (r < 0)
@@ -121,164 +135,128 @@ static int method_spawn(sd_bus_message *msg, void *userdata, sd_bus_error *ret_e
         r = read_options(msg, options);
         if (r < 0)
                 return r;
-        g_autofree char *path = g_strdup_printf("%s/%s", EMUD_EMULATOR_PREFIX, id);
-        manager_spawn(m, vm, kind, id, options, reply_done, reply_new(msg, path));
+        g_autofree char *path = emu_bus_emulator_path(id);
+        if (!path)
+                return -ENOMEM;
+        manager_spawn(b->m, vm, kind, id, options, reply_done, reply_new(msg, path));
         return 1;
 }
 
 static int method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
+        BusService *b = userdata;
         const char *id;
         int r = sd_bus_message_read(msg, "s", &id);
         if (r < 0)
                 return r;
-        manager_kill(m, id, reply_done, reply_new(msg, NULL));
+        manager_kill(b->m, NULL, id, reply_done, reply_new(msg, NULL));
         return 1;
 }
 
 static int method_shutdown(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
+        BusService *b = userdata;
         int stop = 0;
         int r = sd_bus_message_read(msg, "b", &stop);
         if (r < 0)
                 return r;
-        if (m->shutting_down)
+        if (b->m->shutting_down)
                 return sd_bus_error_setf(ret_error, emu_error_dbus_name(EMU_ERROR_SHUTTING_DOWN),
                                          "emud is already shutting down");
         g_message("shutdown requested over D-Bus%s", stop ? ", stopping every emulator" : "");
         sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
         /* Replied to when emud is done; main() flushes the bus before it exits. */
-        m->shutdown_reply = sd_bus_message_ref(msg);
-        manager_shutdown(m, stop);
+        b->shutdown_reply = sd_bus_message_ref(msg);
+        manager_shutdown(b->m, stop);
         return 1;
 }
 
 static int method_qmp_socket(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
+        BusService *b = userdata;
         const char *name;
         int r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        Vm *vm = g_hash_table_lookup(m->vms, name);
-        if (!vm)
-                return sd_bus_error_setf(ret_error, emu_error_dbus_name(EMU_ERROR_UNKNOWN_VM),
-                                         "no VM named '%s'", name);
-        if (!vm->proxy)
-                return sd_bus_error_setf(ret_error,
-                                         emu_error_dbus_name(EMU_ERROR_QMP_UNAVAILABLE),
-                                         "VM %s has no QMP proxy socket (it is %s)", name,
-                                         vm_state_name(vm->state));
-        g_autofree char *path = qmp_service_socket_path(vm);
+        g_autoptr(GError) err = NULL;
+        g_autofree char *path = qmp_service_socket(b->qmp, name, &err);
+        if (!path)
+                return reply_gerror(ret_error, err);
         return sd_bus_reply_method_return(msg, "s", path);
 }
 
 static int method_policy_dump(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
+        BusService *b = userdata;
         const char *id;
         int r = sd_bus_message_read(msg, "s", &id);
         if (r < 0)
                 return r;
-        Emulator *e = g_hash_table_lookup(m->emulators, id);
-        if (!e)
-                return sd_bus_error_setf(ret_error,
-                                         emu_error_dbus_name(EMU_ERROR_UNKNOWN_EMULATOR),
-                                         "no emulator with id '%s'", id);
         g_autoptr(GError) err = NULL;
-        g_autofree char *text = confine_dump_policy(e, &err);
+        Emulator *e = manager_find_emulator(b->m, NULL, id, &err);
+        g_autofree char *text = e ? emulator_dump_policy(e, &err) : NULL;
         if (!text)
                 return reply_gerror(ret_error, err);
         return sd_bus_reply_method_return(msg, "s", text);
 }
 
-static gint compare_emulators(gconstpointer a, gconstpointer b)
+/* The three listings: rows as JSON objects, written by the table they share with emuctl. */
+static int reply_list(sd_bus_message *msg, const EmuBusList *l, json_t *rows)
 {
-        const Emulator *x = *(Emulator *const *)a, *y = *(Emulator *const *)b;
-        return g_strcmp0(x->id, y->id);
+        g_autoptr(json_t) owned = rows;
+        g_autoptr(sd_bus_message) reply = NULL;
+        int r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = emu_bus_append_list(reply, l, owned);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 static int method_list(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
-        g_autoptr(sd_bus_message) reply = NULL;
-        int r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ssssuu)");
-        if (r < 0)
-                return r;
-        g_autoptr(GPtrArray) all = g_ptr_array_new();
-        GHashTableIter it;
-        Emulator *e;
-        g_hash_table_iter_init(&it, m->emulators);
-        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&e))
-                g_ptr_array_add(all, e);
-        g_ptr_array_sort(all, compare_emulators);
+        BusService *b = userdata;
+        json_t *rows = json_array();
+        g_autoptr(GPtrArray) all = manager_sorted_emulators(b->m);
         for (guint i = 0; i < all->len; i++) {
-                e = g_ptr_array_index(all, i);
-                r = sd_bus_message_append(reply, "(ssssuu)", e->id, e->vm->name, e->kind->name,
-                                          emu_state_name(e->state), (uint32_t)e->proc.pid,
-                                          (uint32_t)e->restarts);
-                if (r < 0)
-                        return r;
+                const Emulator *e = g_ptr_array_index(all, i);
+                json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "id",
+                                                      e->id, "vm", e->vm->name, "kind",
+                                                      e->kind->name, "state",
+                                                      emu_state_name(e->state), "pid",
+                                                      (json_int_t)e->proc.pid, "restarts",
+                                                      (json_int_t)e->restarts));
         }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return reply_list(msg, &emu_bus_list_emulators, rows);
 }
 
 static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
-        g_autoptr(sd_bus_message) reply = NULL;
-        int r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(sss)");
-        if (r < 0)
-                return r;
-        g_autoptr(GList) names = g_hash_table_get_keys(m->vms);
-        names = g_list_sort(names, (GCompareFunc)g_strcmp0);
-        for (GList *l = names; l; l = l->next) {
-                Vm *vm = g_hash_table_lookup(m->vms, l->data);
-                r = sd_bus_message_append(reply, "(sss)", vm->name, vm->qmp_path,
-                                          vm_state_name(vm->state));
-                if (r < 0)
-                        return r;
+        BusService *b = userdata;
+        json_t *rows = json_array();
+        g_autoptr(GPtrArray) all = manager_sorted_vms(b->m);
+        for (guint i = 0; i < all->len; i++) {
+                const Vm *vm = g_ptr_array_index(all, i);
+                json_array_append_new(rows, json_pack("{s:s, s:s, s:s}", "name", vm->name, "qmp",
+                                                      vm->qmp_path, "state",
+                                                      vm_state_name(vm->state)));
         }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return reply_list(msg, &emu_bus_list_vms, rows);
 }
 
 static int method_list_kinds(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
 {
-        Manager *m = userdata;
-        g_autoptr(sd_bus_message) reply = NULL;
-        int r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ss)");
-        if (r < 0)
-                return r;
-        g_autoptr(GList) names = g_hash_table_get_keys(m->kinds);
+        BusService *b = userdata;
+        json_t *rows = json_array();
+        g_autoptr(GList) names = g_hash_table_get_keys(b->m->kinds);
         names = g_list_sort(names, (GCompareFunc)g_strcmp0);
         for (GList *l = names; l; l = l->next) {
-                const EmuKind *k = g_hash_table_lookup(m->kinds, l->data);
-                r = sd_bus_message_append(reply, "(ss)", k->name,
-                                          k->description ? k->description : "");
-                if (r < 0)
-                        return r;
+                const EmuKind *k = g_hash_table_lookup(b->m->kinds, l->data);
+                json_array_append_new(rows, json_pack("{s:s, s:s}", "kind", k->name,
+                                                      "description",
+                                                      k->description ? k->description : ""));
         }
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return reply_list(msg, &emu_bus_list_kinds, rows);
 }
 
 static int property_version(sd_bus *bus, const char *path, const char *interface,
@@ -346,10 +324,8 @@ static int property_emulator(sd_bus *bus, const char *path, const char *interfac
                 return sd_bus_message_append(reply, "s", e->slot ? e->slot : "");
         if (g_str_equal(property, "Socket"))
                 return sd_bus_message_append(reply, "s", e->socket_path);
-        if (g_str_equal(property, "RestartPolicy")) {
-                static const char *const names[] = { "no", "on-failure", "always" };
-                return sd_bus_message_append(reply, "s", names[e->restart]);
-        }
+        if (g_str_equal(property, "RestartPolicy"))
+                return sd_bus_message_append(reply, "s", emu_restart_name(e->restart));
         if (g_str_equal(property, "LastExit"))
                 return sd_bus_message_append(reply, "s",
                                              e->last_exit.text ? e->last_exit.text : "");
@@ -395,42 +371,108 @@ static const sd_bus_vtable emulator_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-int bus_service_attach(Manager *m, sd_bus *bus)
+/* Fallback vtable: the emulator a path names, looked up when a call arrives. */
+static int find_emulator(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                         void **ret_found, sd_bus_error *ret_error)
 {
-        m->bus = sd_bus_ref(bus);
-        int r = sd_bus_add_object_vtable(bus, NULL, EMUD_MANAGER_PATH, EMUD_MANAGER_IFACE,
-                                         manager_vtable, m);
-        if (r < 0)
-                return r;
-        return sd_bus_add_object_manager(bus, NULL, "/org/emud");
+        BusService *b = userdata;
+        g_autofree char *id = emu_bus_emulator_id(path);
+        Emulator *e = id ? g_hash_table_lookup(b->m->emulators, id) : NULL;
+        if (!e)
+                return 0;
+        *ret_found = e;
+        return 1;
 }
 
-int bus_emulator_add(Manager *m, Emulator *e)
+static int enumerate_emulators(sd_bus *bus, const char *prefix, void *userdata,
+                               char ***ret_nodes, sd_bus_error *ret_error)
 {
-        if (!m->bus)
-                return 0;
-        int r = sd_bus_add_object_vtable(m->bus, &e->bus_slot, e->object_path,
-                                         EMUD_EMULATOR_IFACE, emulator_vtable, e);
-        if (r < 0)
-                return r;
-        (void)sd_bus_emit_object_added(m->bus, e->object_path);
+        BusService *b = userdata;
+        g_autoptr(GPtrArray) all = manager_sorted_emulators(b->m);
+        /* sd-bus frees the list with free(): allocate it with malloc. */
+        char **nodes = calloc(all->len + 1, sizeof(char *));
+        if (!nodes)
+                return -ENOMEM;
+        for (guint i = 0; i < all->len; i++) {
+                const Emulator *e = g_ptr_array_index(all, i);
+                if (sd_bus_path_encode(EMU_BUS_EMULATOR_PREFIX, e->id, &nodes[i]) < 0) {
+                        for (guint j = 0; j < i; j++)
+                                free(nodes[j]);
+                        free(nodes);
+                        return -ENOMEM;
+                }
+        }
+        *ret_nodes = nodes;
         return 0;
 }
 
-void bus_emulator_changed(Manager *m, Emulator *e)
+static void on_emulator_changed(void *userdata, Emulator *e, unsigned mask)
 {
-        if (!m->bus || !e->bus_slot)
+        BusService *b = userdata;
+        g_autofree char *path = emu_bus_emulator_path(e->id);
+        if (!path)
                 return;
-        (void)sd_bus_emit_properties_changed(m->bus, e->object_path, EMUD_EMULATOR_IFACE,
-                                             "State", "Pid", "Restarts", "Reason", "Slot",
-                                             "LastExit", "ExitStatus", "ExitSignal",
-                                             "CoreDumped", "SeccompReport", NULL);
+        if (mask & EMU_DIRTY_NEW)
+                (void)sd_bus_emit_object_added(b->bus, path);
+        else if (mask & (EMU_DIRTY_STATE | EMU_DIRTY_PROPS))
+                (void)sd_bus_emit_properties_changed(b->bus, path, EMU_BUS_EMULATOR_IFACE,
+                                                     "State", "Pid", "Restarts", "Reason",
+                                                     "Slot", "LastExit", "ExitStatus",
+                                                     "ExitSignal", "CoreDumped",
+                                                     "SeccompReport", NULL);
 }
 
-void bus_emulator_remove(Manager *m, Emulator *e)
+static void on_emulator_removed(void *userdata, Emulator *e)
 {
-        if (!m->bus || !e->bus_slot)
+        BusService *b = userdata;
+        g_autofree char *path = emu_bus_emulator_path(e->id);
+        if (path)
+                (void)sd_bus_emit_object_removed(b->bus, path);
+}
+
+static const ManagerObserver observer = {
+        .emulator_changed = on_emulator_changed,
+        .emulator_removed = on_emulator_removed,
+};
+
+int bus_service_new(Manager *m, QmpService *qmp, sd_bus *bus, BusService **ret)
+{
+        g_autoptr(BusService) b = g_new0(BusService, 1);
+        b->m = m;
+        b->qmp = qmp;
+        b->bus = sd_bus_ref(bus);
+        int r = sd_bus_add_object_vtable(bus, NULL, EMU_BUS_MANAGER_PATH, EMU_BUS_MANAGER_IFACE,
+                                         manager_vtable, b);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(bus, NULL, EMU_BUS_EMULATOR_PREFIX,
+                                               EMU_BUS_EMULATOR_IFACE, emulator_vtable,
+                                               find_emulator, b);
+        if (r >= 0)
+                r = sd_bus_add_node_enumerator(bus, NULL, EMU_BUS_EMULATOR_PREFIX,
+                                               enumerate_emulators, b);
+        if (r >= 0)
+                r = sd_bus_add_object_manager(bus, NULL, EMU_BUS_ROOT);
+        if (r < 0)
+                return r;
+        manager_add_observer(m, &observer, b);
+        *ret = g_steal_pointer(&b);
+        return 0;
+}
+
+void bus_service_free(BusService *b)
+{
+        if (!b)
                 return;
-        (void)sd_bus_emit_object_removed(m->bus, e->object_path);
-        e->bus_slot = sd_bus_slot_unref(e->bus_slot);
+        if (b->shutdown_reply)
+                sd_bus_message_unref(b->shutdown_reply);
+        sd_bus_unref(b->bus);
+        g_free(b);
+}
+
+void bus_service_shutdown_done(BusService *b)
+{
+        if (!b->shutdown_reply)
+                return;
+        (void)sd_bus_reply_method_return(b->shutdown_reply, NULL);
+        b->shutdown_reply = sd_bus_message_unref(b->shutdown_reply);
 }

@@ -4,16 +4,18 @@
 #include <systemd/sd-bus.h>
 
 #include "manager.h"
+#include "qmp-service.h"
 
-#define EMUD_BUS_NAME "org.emud.Manager1"
-#define EMUD_MANAGER_PATH "/org/emud/Manager1"
-#define EMUD_MANAGER_IFACE "org.emud.Manager1"
-#define EMUD_EMULATOR_IFACE "org.emud.Emulator1"
-#define EMUD_EMULATOR_PREFIX "/org/emud/emulator"
+/*
+ * The D-Bus front end and observer: org.emud.Manager1 at /org/emud/Manager1
+ * and an org.emud.Emulator1 object per emulator. The name is requested by
+ * the caller; everything is exported on bus at once.
+ */
+typedef struct BusService BusService;
 
-/* Export the manager object; the name is requested by the caller. */
-int bus_service_attach(Manager *m, sd_bus *bus);
+int bus_service_new(Manager *m, QmpService *qmp, sd_bus *bus, BusService **ret);
+void bus_service_free(BusService *b);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BusService, bus_service_free)
 
-int bus_emulator_add(Manager *m, Emulator *e);
-void bus_emulator_changed(Manager *m, Emulator *e);
-void bus_emulator_remove(Manager *m, Emulator *e);
+/* Answer a pending Shutdown call: emud is done. */
+void bus_service_shutdown_done(BusService *b);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * confine: each emulator's sandbox and seccomp supervision, as the daemon
- * uses the policy/ library.
+ * confine: each emulator's sandbox, as the daemon uses the policy/ library.
  *
  * What a kind may touch comes from its descriptor: the sandbox profile
  * (steps, policy, rlimits, cgroup limits) and its path options (bound into
@@ -19,18 +18,22 @@
 #include "confine.h"
 #include "emu-error.h"
 #include "emu-log.h"
-#include "emulator-internal.h"
 #include "emud-build.h"
 
-EmuPolicy *confine_load_policy(Manager *m, const EmuKind *kind, GError **error)
+EmuPolicy *confine_load_policy(const EmudConfig *cfg, const EmuKind *kind, GError **error)
 {
+        if (!cfg->sandbox)
+                return NULL;
         unsigned steps = 0;
-        if (!m->cfg->sandbox ||
-            (emu_sandbox_steps_parse(kind->sandbox_steps, &steps, NULL) &&
-             !(steps & EMU_SANDBOX_SECCOMP)))
-                return NULL; /* no filter: no policy needed */
-        const char *dirs[] = { m->cfg->admin_policy_dir, m->cfg->policy_dir, NULL };
         g_autoptr(GError) err = NULL;
+        if (!emu_sandbox_steps_parse(kind->sandbox_steps, &steps, &err)) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_DESCRIPTOR, "%s: sandbox steps: %s",
+                            kind->origin, err->message);
+                return NULL;
+        }
+        if (!(steps & EMU_SANDBOX_SECCOMP))
+                return NULL; /* no filter: no policy needed */
+        const char *dirs[] = { cfg->admin_policy_dir, cfg->policy_dir, NULL };
         EmuPolicy *p = emu_policy_load(kind->policy, dirs, &err);
         if (!p)
                 g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_DESCRIPTOR,
@@ -54,10 +57,10 @@ static bool may_access(const char *path, uid_t uid, gid_t gid, bool writable)
         return (st.st_mode & need) == need;
 }
 
-EmuSandbox *confine_prepare(Emulator *e, GError **error)
+EmuSandbox *confine_prepare(const EmudConfig *cfg, const EmuKind *k, const EmuPlan *plan,
+                            EmuPolicy *policy, EmuSeccompMode mode, const char *leaf,
+                            const EmuLogCtx *ctx, GError **error)
 {
-        const EmudConfig *cfg = e->m->cfg;
-        const EmuKind *k = e->kind;
         unsigned steps = 0;
         if (!cfg->sandbox)
                 return NULL;
@@ -69,20 +72,17 @@ EmuSandbox *confine_prepare(Emulator *e, GError **error)
         g_autoptr(GArray) binds = g_array_new(FALSE, TRUE, sizeof(EmuSandboxBind));
         for (guint i = 0; i < k->options->len; i++) {
                 const EmuOptionSpec *o = g_ptr_array_index(k->options, i);
-                const char *v = g_hash_table_lookup(e->plan->values, o->name);
+                const char *v = g_hash_table_lookup(plan->values, o->name);
                 if (o->type != EMU_OPT_PATH || !v)
                         continue;
                 const char *ro = o->writable_unless
-                                         ? g_hash_table_lookup(e->plan->values,
-                                                               o->writable_unless)
+                                         ? g_hash_table_lookup(plan->values, o->writable_unless)
                                          : NULL;
                 EmuSandboxBind b = { .path = v,
                                      .writable = o->writable_unless &&
                                                  !(ro && g_str_equal(ro, "on")) };
                 g_array_append_val(binds, b);
         }
-        /* The sandbox prefixes "emud-"; '.' cannot occur in names or ids. */
-        g_autofree char *leaf = g_strdup_printf("%s.%s.%u", e->vm->name, e->id, ++e->launches);
         EmuSandboxConfig sc = {
                 .steps = steps,
                 .binary = k->binary,
@@ -96,10 +96,10 @@ EmuSandbox *confine_prepare(Emulator *e, GError **error)
                 .pids_max = k->pids_max,
                 .uid = cfg->emulator_uid,
                 .gid = cfg->emulator_gid,
-                .policy = e->policy,
-                .mode = e->seccomp_mode,
+                .policy = policy,
+                .mode = mode,
         };
-        if (!e->policy && (steps & EMU_SANDBOX_SECCOMP)) {
+        if (!policy && (steps & EMU_SANDBOX_SECCOMP)) {
                 /* Never run it without the filter its kind asks for. */
                 g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_DESCRIPTOR,
                             "no seccomp policy '%s' could be loaded for kind %s",
@@ -110,9 +110,8 @@ EmuSandbox *confine_prepare(Emulator *e, GError **error)
         if (!sb)
                 return NULL;
 
-        EmuLogCtx ctx = emulator_log_ctx(e);
         for (const char *const *n = emu_sandbox_notes(sb); *n; n++)
-                emu_info(&ctx, "sandbox: %s", *n);
+                emu_info(ctx, "sandbox: %s", *n);
         uid_t uid = emu_sandbox_uid(sb);
         /* The configured group, else the user's own (65534 is nogroup's gid too). */
         gid_t gid = cfg->emulator_gid != (gid_t)-1 ? cfg->emulator_gid : (gid_t)uid;
@@ -132,81 +131,4 @@ EmuSandbox *confine_prepare(Emulator *e, GError **error)
                 }
         }
         return sb;
-}
-
-static void on_report(const EmuSeccompReport *r, void *userdata)
-{
-        Emulator *e = userdata;
-        EmuLogCtx ctx = emulator_log_ctx(e);
-        if (e->seccomp_mode == EMU_SECCOMP_LEARN) {
-                g_hash_table_add(e->learned, g_strdup(r->name));
-                emu_debug(&ctx, "seccomp learned %s", r->name);
-                return;
-        }
-        g_autofree char *msg = NULL;
-        switch (r->verdict) {
-        case EMU_SECCOMP_DENIED_KILLED:
-                msg = g_strdup_printf("seccomp denied %s (nr %d); emulator stopped", r->call,
-                                      r->nr);
-                e->seccomp_killed = true;
-                break;
-        case EMU_SECCOMP_DENIED:
-                msg = g_strdup_printf("seccomp denied %s (nr %d) with %s", r->call, r->nr,
-                                      g_strerror(r->error));
-                break;
-        case EMU_SECCOMP_ALLOWED:
-                msg = g_strdup_printf("seccomp would deny %s (nr %d); allowed (log mode)",
-                                      r->call, r->nr);
-                break;
-        }
-        emu_warn(&ctx, "%s", msg);
-        g_free(e->seccomp_report);
-        e->seccomp_report = g_strdup(msg);
-        manager_emulator_seccomp(e->m, e, r, msg);
-}
-
-void confine_watch(Emulator *e, int listener)
-{
-        if (listener < 0)
-                return;
-        e->watch = emu_seccomp_watch_new(listener, e->seccomp_mode, e->proc.pidfd, on_report,
-                                         e);
-        if (e->policy)
-                emu_seccomp_watch_set_deny(e->watch,
-                                           e->policy->default_action ==
-                                                           EMU_POLICY_DEFAULT_ERRNO
-                                                   ? e->policy->default_errno
-                                                   : EPERM,
-                                           e->policy->default_action ==
-                                                   EMU_POLICY_DEFAULT_KILL);
-}
-
-void confine_release(Emulator *e)
-{
-        g_clear_pointer(&e->watch, emu_seccomp_watch_free);
-        g_clear_pointer(&e->sandbox, emu_sandbox_free);
-        if (e->cgroup_path) {
-                /* An adopted emulator's leaf, made by an earlier emud. */
-                if (g_rmdir(e->cgroup_path) < 0 && errno != ENOENT) {
-                        EmuLogCtx ctx = emulator_log_ctx(e);
-                        emu_warn(&ctx, "cannot remove cgroup %s: %s", e->cgroup_path,
-                                 g_strerror(errno));
-                }
-                g_clear_pointer(&e->cgroup_path, g_free);
-        }
-}
-
-char *confine_dump_policy(Emulator *e, GError **error)
-{
-        if (e->seccomp_mode != EMU_SECCOMP_LEARN || !e->policy) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
-                            "emulator %s does not run in seccomp learn mode (spawn it with "
-                            "--seccomp=learn)",
-                            e->id);
-                return NULL;
-        }
-        g_autofree char *header = g_strdup_printf(
-                "learned by emud from emulator %s (kind %s, VM %s) on top of policy %s",
-                e->id, e->kind->name, e->vm->name, e->kind->policy);
-        return emu_policy_dump_learned(e->policy, e->learned, header);
 }

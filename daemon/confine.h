@@ -1,28 +1,30 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-#include "manager.h"
+#include "config.h"
+#include "descriptor.h"
+#include "emu-log.h"
+#include "policy.h"
+#include "sandbox.h"
 
 /*
- * The daemon side of confinement: the sandbox for each launch of an
- * emulator (from its kind's profile and its options), and the seccomp
- * supervisor that names what the filter stopped.
+ * The daemon side of confinement: the seccomp policy of a kind, and the
+ * sandbox for each launch of an emulator (from its kind's profile and its
+ * options). The same check runs at start-up for every kind and at each
+ * spawn, so a kind that passed the first cannot fail the second.
  */
-
-/* Load the kind's policy for a new emulator; NULL with error (file and line) when bad. */
-EmuPolicy *confine_load_policy(Manager *m, const EmuKind *kind, GError **error);
 
 /*
- * The sandbox for the next launch of e; NULL with *error unset when the
- * sandbox is switched off (sandbox=off in emud.conf, or steps "none").
+ * The kind's policy, or NULL with error unset when the kind runs without a
+ * filter; NULL with error (file and line) when its steps or policy are bad.
  */
-EmuSandbox *confine_prepare(Emulator *e, GError **error);
+EmuPolicy *confine_load_policy(const EmudConfig *cfg, const EmuKind *kind, GError **error);
 
-/* Watch the launched process's seccomp listener (taken over). */
-void confine_watch(Emulator *e, int listener);
-
-/* The process is gone: stop watching, remove its cgroup leaf. */
-void confine_release(Emulator *e);
-
-/* Learn mode: the policy that would have allowed what the emulator did. */
-char *confine_dump_policy(Emulator *e, GError **error);
+/*
+ * The sandbox for the next launch; NULL with *error unset when the sandbox
+ * is switched off (sandbox=off in emud.conf, or steps "none"). leaf names
+ * its cgroup leaf; ctx is whom the notes are logged for.
+ */
+EmuSandbox *confine_prepare(const EmudConfig *cfg, const EmuKind *kind, const EmuPlan *plan,
+                            EmuPolicy *policy, EmuSeccompMode mode, const char *leaf,
+                            const EmuLogCtx *ctx, GError **error);

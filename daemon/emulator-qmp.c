@@ -4,7 +4,8 @@
  * command: finding a free pcie-root-port, chardev-add, device_add,
  * device_del, chardev-remove, and probing whether a device is there (for
  * adoption after an emud restart). Each step records its outcome in the
- * Emulator and returns to emulator_advance(), which decides what is next.
+ * Emulator and returns to emulator_advance(), which decides what is next;
+ * none of them decides anything itself.
  */
 #include <string.h>
 
@@ -34,7 +35,7 @@ void emulator_vm_execute(Emulator *e, const char *command, json_t *args, StepFun
         call->e = e;
         call->step = step;
         e->qmp_busy = true;
-        emu_qmp_client_execute(e->vm->qmp, command, args, e->m->cfg->qmp_timeout_ms,
+        emu_qmp_client_execute(e->vm->qmp, command, args, e->cfg->qmp_timeout_ms,
                                on_step_reply, call);
 }
 
@@ -147,11 +148,11 @@ static void step_chardev_add(Emulator *e, json_t *ret, const GError *error)
 
 void emulator_add_chardev(Emulator *e)
 {
-        /* reconnect=1: QEMU reattaches by itself when a restarted emulator serves again. */
-        json_t *args = json_pack("{s:s, s:{s:s, s:{s:{s:s, s:{s:s}}, s:b, s:i}}}", "id",
-                                 e->chardev_id, "backend", "type", "socket", "data", "addr",
-                                 "type", "unix", "data", "path", e->socket_path, "server", 0,
-                                 "reconnect", 1);
+        json_t *data = json_pack("{s:{s:s, s:{s:s}}, s:b}", "addr", "type", "unix", "data",
+                                 "path", e->socket_path, "server", 0);
+        vm_set_reconnect(e->vm, data);
+        json_t *args = json_pack("{s:s, s:{s:s, s:o}}", "id", e->chardev_id, "backend", "type",
+                                 "socket", "data", data);
         emulator_vm_execute(e, "chardev-add", args, step_chardev_add);
 }
 
@@ -176,6 +177,16 @@ void emulator_add_device(Emulator *e)
 
 /* ---- unplugging --------------------------------------------------------- */
 
+/* QEMU would not let the device go: emulator_advance() decides what that means. */
+static void unplug_refused(Emulator *e, int code, const char *msg)
+{
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        emu_warn(&ctx, "%s", msg);
+        emulator_set_reason(e, msg);
+        if (!e->unplug_error)
+                e->unplug_error = g_error_new_literal(EMU_ERROR, code, msg);
+}
+
 static gboolean on_unplug_timeout(gpointer userdata)
 {
         Emulator *e = userdata;
@@ -183,17 +194,9 @@ static gboolean on_unplug_timeout(gpointer userdata)
         e->unplug_waiting = false;
         g_autofree char *msg = g_strdup_printf(
                 "the guest did not release device %s within %u ms; it stays in QEMU as it is",
-                e->qdev_id, e->m->cfg->unplug_timeout_ms);
-        EmuLogCtx ctx = emulator_log_ctx(e);
-        emu_warn(&ctx, "%s", msg);
-        emulator_set_reason(e, msg);
-        if (e->m->shutting_down || e->failure) {
-                /* Nothing more we can undo in QEMU; stop the process all the same. */
-                e->device_added = e->chardev_added = false;
-                emulator_advance(e);
-                return G_SOURCE_REMOVE;
-        }
-        emulator_finish_kill(e, EMU_ERROR_TIMEOUT, msg);
+                e->qdev_id, e->cfg->unplug_timeout_ms);
+        unplug_refused(e, EMU_ERROR_TIMEOUT, msg);
+        emulator_advance(e);
         return G_SOURCE_REMOVE;
 }
 
@@ -206,21 +209,13 @@ static void step_device_del(Emulator *e, json_t *ret, const GError *error)
         if (error) {
                 g_autofree char *msg = g_strdup_printf("device_del %s failed: %s", e->qdev_id,
                                                        error->message);
-                EmuLogCtx ctx = emulator_log_ctx(e);
-                emu_warn(&ctx, "%s", msg);
-                emulator_set_reason(e, msg);
-                if (e->m->shutting_down || e->failure) {
-                        e->device_added = e->chardev_added = false;
-                        return;
-                }
-                emulator_finish_kill(e, EMU_ERROR_HOTPLUG_FAILED, msg);
+                unplug_refused(e, EMU_ERROR_HOTPLUG_FAILED, msg);
                 return;
         }
         if (!e->device_added)
                 return; /* DEVICE_DELETED came before the reply */
         e->unplug_waiting = true;
-        emulator_clear_timer(e);
-        e->timer = g_timeout_add(e->m->cfg->unplug_timeout_ms, on_unplug_timeout, e);
+        emulator_set_timer(e, e->cfg->unplug_timeout_ms, on_unplug_timeout);
 }
 
 void emulator_del_device(Emulator *e)
@@ -254,7 +249,7 @@ static void step_probe_chardev(Emulator *e, json_t *ret, const GError *error)
                 emu_warn(&ctx, "cannot list QEMU's chardevs (%s); assuming %s is there",
                          error->message, e->chardev_id);
                 e->chardev_added = true;
-                emulator_probed(e);
+                e->probed = true;
                 return;
         }
         e->chardev_added = false;
@@ -265,7 +260,7 @@ static void step_probe_chardev(Emulator *e, json_t *ret, const GError *error)
                 if (label && g_str_equal(label, e->chardev_id))
                         e->chardev_added = true;
         }
-        emulator_probed(e);
+        e->probed = true;
 }
 
 static void step_probe_device(Emulator *e, json_t *ret, const GError *error)
@@ -275,7 +270,7 @@ static void step_probe_device(Emulator *e, json_t *ret, const GError *error)
                 emu_warn(&ctx, "cannot list QEMU's devices (%s); assuming %s is there",
                          error->message, e->qdev_id);
                 e->device_added = e->chardev_added = true;
-                emulator_probed(e);
+                e->probed = true;
                 return;
         }
         e->device_added = false;

@@ -1,35 +1,30 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * emulator: the life of one emulator process and its device in QEMU.
+ * emulator: the state machine of one emulator process and its device in QEMU.
  *
  * Events arrive in any order (the process may die while chardev-add is in
  * flight, the guest may release the device while emud waits for something
- * else), so the code does not chain callbacks. Each event updates facts
- * about the emulator and calls emulator_advance(), which looks at those
- * facts and takes the next step: forwards towards "plugged" while all is
- * well, and backwards (device_del, chardev-remove, SIGTERM, SIGKILL, reap,
- * unlink) once a failure or a kill request is recorded. Only one QMP
+ * else), so the code does not chain callbacks. Each event records facts
+ * about the emulator and calls emulator_advance(), the one place that looks
+ * at those facts and takes the next step: forwards towards "plugged" while
+ * all is well, and backwards (device_del, chardev-remove, SIGTERM, SIGKILL,
+ * reap, unlink) once a failure or a kill request is recorded. Only one QMP
  * command for the emulator is in flight at a time.
  *
  * A plugged emulator whose process dies is restarted according to its
  * policy, with exponential backoff and a crash-loop limit. emud holds the
  * vhost-user listening socket, so the new process serves the same socket
- * and QEMU's chardev (reconnect=1) reattaches without a new hot-plug.
+ * and QEMU's chardev reattaches by itself without a new hot-plug.
+ *
+ * Nothing here calls an observer or frees the emulator: changes, answers
+ * and the final "collect me" go through the Dispatch (dispatch.h).
  */
-#include <errno.h>
 #include <glib/gstdio.h>
 #include <signal.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include "emu-error.h"
 #include "emu-util.h"
 #include "emulator-internal.h"
-#include "confine.h"
-#include "qmp-service.h"
-#include "state.h"
-#include "scope.h"
 
 const char *emu_state_name(EmuState s)
 {
@@ -43,10 +38,37 @@ const char *emu_state_name(EmuState s)
         return s < G_N_ELEMENTS(names) ? names[s] : "?";
 }
 
+static const char *const restart_names[] = {
+        [EMU_RESTART_NO] = "no",
+        [EMU_RESTART_ON_FAILURE] = "on-failure",
+        [EMU_RESTART_ALWAYS] = "always",
+};
+
+const char *emu_restart_name(EmuRestartPolicy r)
+{
+        return r < G_N_ELEMENTS(restart_names) ? restart_names[r] : "?";
+}
+
+bool emu_restart_from_name(const char *text, EmuRestartPolicy *ret)
+{
+        for (size_t i = 0; text && i < G_N_ELEMENTS(restart_names); i++) {
+                if (g_str_equal(text, restart_names[i])) {
+                        *ret = (EmuRestartPolicy)i;
+                        return true;
+                }
+        }
+        return false;
+}
+
 EmuLogCtx emulator_log_ctx(const Emulator *e)
 {
         return (EmuLogCtx){ .vm = e->vm->name, .emulator = e->id, .kind = e->kind->name,
                             .pid = e->proc.pid };
+}
+
+void emulator_mark(Emulator *e, unsigned mask)
+{
+        dispatch_mark(e->dispatch, e, mask);
 }
 
 void emulator_set_state(Emulator *e, EmuState state)
@@ -56,14 +78,14 @@ void emulator_set_state(Emulator *e, EmuState state)
         EmuLogCtx ctx = emulator_log_ctx(e);
         emu_debug(&ctx, "%s -> %s", emu_state_name(e->state), emu_state_name(state));
         e->state = state;
-        manager_emulator_changed(e->m, e);
+        emulator_mark(e, EMU_DIRTY_STATE);
 }
 
 void emulator_set_reason(Emulator *e, const char *reason)
 {
         g_free(e->reason);
         e->reason = g_strdup(reason);
-        manager_emulator_changed(e->m, e);
+        emulator_mark(e, EMU_DIRTY_PROPS);
 }
 
 void emulator_clear_timer(Emulator *e)
@@ -72,6 +94,12 @@ void emulator_clear_timer(Emulator *e)
                 g_source_remove(e->timer);
                 e->timer = 0;
         }
+}
+
+void emulator_set_timer(Emulator *e, guint ms, GSourceFunc fn)
+{
+        emulator_clear_timer(e);
+        e->timer = g_timeout_add(ms, fn, e);
 }
 
 /* Record the first failure of a spawn; teardown follows in emulator_advance(). */
@@ -93,238 +121,19 @@ bool emulator_vm_usable(const Emulator *e)
         return e->vm->state == VM_CONNECTED && e->vm->qmp;
 }
 
+static void answer_kill(Emulator *e, const GError *error)
+{
+        DoneFunc done = g_steal_pointer(&e->kill_done);
+        dispatch_done(e->dispatch, done, e->kill_userdata, error);
+}
+
 /* A kill that cannot complete: the emulator stays as it is and Kill gets the error. */
-void emulator_finish_kill(Emulator *e, int code, const char *msg)
+static void abandon_kill(Emulator *e, int code, const char *msg)
 {
         e->kill_requested = false;
         emulator_set_state(e, emu_proc_alive(&e->proc) ? EMU_STATE_PLUGGED : EMU_STATE_FAILED);
-        DoneFunc done = g_steal_pointer(&e->kill_done);
         g_autoptr(GError) err = g_error_new_literal(EMU_ERROR, code, msg);
-        if (done)
-                done(e->kill_userdata, err);
-}
-
-/* Free the monitor connection; QMP proxy requests still waiting on it get an error. */
-static void drop_monitor(Emulator *e)
-{
-        if (!e->qmp)
-                return;
-        qmp_service_monitor_gone(e);
-        g_clear_pointer(&e->qmp, emu_qmp_client_free);
-}
-
-/* ---- sockets ------------------------------------------------------------ */
-
-static int listen_unix(const char *path, GError **error)
-{
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof(sa.sun_path)) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH,
-                            "socket path %s is too long; use a shorter runtime directory",
-                            path);
-                return -1;
-        }
-        strcpy(sa.sun_path, path);
-        emu_autofd fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || (g_unlink(path) < 0 && errno != ENOENT) ||
-            bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED,
-                            "cannot listen on %s: %s", path, g_strerror(errno));
-                return -1;
-        }
-        return emu_steal_fd(&fd);
-}
-
-int emulator_connect_unix(const char *path)
-{
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-        emu_autofd fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-                return -errno;
-        return emu_steal_fd(&fd);
-}
-
-/* ---- the process -------------------------------------------------------- */
-
-static void proc_output(void *userdata, const char *line)
-{
-        Emulator *e = userdata;
-        EmuLogCtx ctx = emulator_log_ctx(e);
-        emu_log_ctx(G_LOG_LEVEL_MESSAGE, &ctx, "%s", line);
-}
-
-static char *exit_message(Emulator *e, const EmuExit *ex)
-{
-        const char *out = e->proc.last_output;
-        return g_strdup_printf("%s %s%s%s", e->kind->binary, ex->text, out ? ": " : "",
-                               out ? out : "");
-}
-
-static void proc_exited(void *userdata, const EmuExit *ex)
-{
-        Emulator *e = userdata;
-        confine_release(e);
-        emu_exit_clear(&e->last_exit);
-        e->last_exit = *ex;
-        e->last_exit.text = g_strdup(ex->text);
-        EmuLogCtx ctx = emulator_log_ctx(e);
-        drop_monitor(e);
-
-        switch (e->state) {
-        case EMU_STATE_STOPPING:
-                emu_info(&ctx, "%s", ex->text);
-                break;
-        case EMU_STATE_PLUGGED:
-        case EMU_STATE_RESTARTING:
-                if (!e->kill_requested) {
-                        emulator_crashed(e, ex);
-                        break;
-                }
-                G_GNUC_FALLTHROUGH;
-        case EMU_STATE_UNPLUGGING:
-        case EMU_STATE_FAILED:
-        case EMU_STATE_ADOPTING: {
-                g_autofree char *msg = exit_message(e, ex);
-                emu_warn(&ctx, "%s", msg);
-                emulator_set_reason(e, msg);
-                break;
-        }
-        default: {
-                g_autofree char *msg = e->seccomp_killed ? g_strdup(e->seccomp_report)
-                                                         : exit_message(e, ex);
-                emulator_fail(e, EMU_ERROR_SPAWN_FAILED, "%s", msg);
-                break;
-        }
-        }
-        manager_emulator_changed(e->m, e);
-        emulator_advance(e);
-}
-
-static const EmuProcOps proc_ops = {
-        .output = proc_output,
-        .exited = proc_exited,
-};
-
-static void emu_qmp_ready(EmuQmpClient *c, json_t *greeting, void *userdata)
-{
-        Emulator *e = userdata;
-        EmuLogCtx ctx = emulator_log_ctx(e);
-        if (e->state != EMU_STATE_STARTING && e->state != EMU_STATE_RESTARTING) {
-                /* An adopted emulator's monitor answering again: nothing else changes. */
-                emu_info(&ctx, "connected to its QMP monitor");
-                return;
-        }
-        emulator_clear_timer(e);
-        if (e->state == EMU_STATE_RESTARTING) {
-                e->restarts++;
-                emu_info(&ctx, "restarted (restart %u); QEMU reconnects to %s", e->restarts,
-                         e->socket_path);
-                emulator_set_state(e, EMU_STATE_PLUGGED);
-                return;
-        }
-        emu_info(&ctx, "ready (QMP greeting received)");
-        emulator_set_state(e, EMU_STATE_RUNNING);
-        emulator_advance(e);
-}
-
-static void emu_qmp_closed(EmuQmpClient *c, const GError *reason, void *userdata)
-{
-        /* The process exit, seen on the pidfd, is what counts. */
-        Emulator *e = userdata;
-        EmuLogCtx ctx = emulator_log_ctx(e);
-        emu_debug(&ctx, "QMP monitor closed: %s", reason ? reason->message : "");
-}
-
-static void emu_qmp_event(EmuQmpClient *c, const char *name, json_t *data, void *userdata)
-{
-        qmp_service_emulator_event(userdata, name, data);
-}
-
-static const EmuQmpClientOps emu_qmp_ops = {
-        .ready = emu_qmp_ready,
-        .event = emu_qmp_event,
-        .closed = emu_qmp_closed,
-};
-
-void emulator_connect_monitor(Emulator *e, int fd)
-{
-        g_autofree char *label = g_strdup_printf("%s QMP monitor", e->id);
-        drop_monitor(e);
-        e->qmp = emu_qmp_client_new(fd, label, 0, &emu_qmp_ops, e);
-}
-
-static gboolean on_ready_timeout(gpointer userdata)
-{
-        Emulator *e = userdata;
-        e->timer = 0;
-        g_autofree char *msg = g_strdup_printf("%s sent no QMP greeting within %u ms",
-                                               e->kind->binary, e->m->cfg->ready_timeout_ms);
-        if (e->state == EMU_STATE_RESTARTING) {
-                /* Counts as a failed restart: its exit goes through emulator_crashed() again. */
-                EmuLogCtx ctx = emulator_log_ctx(e);
-                emu_warn(&ctx, "%s; killing it", msg);
-                emu_proc_signal(&e->proc, SIGKILL);
-                return G_SOURCE_REMOVE;
-        }
-        emulator_fail(e, EMU_ERROR_SPAWN_FAILED, "%s", msg);
-        emulator_advance(e);
-        return G_SOURCE_REMOVE;
-}
-
-/*
- * Launch (or relaunch) the process: the vhost-user listening socket is
- * created once and kept; the monitor socket is new each time, listening in
- * the emulator, so that emud can reconnect to it after its own restart.
- */
-static bool launch(Emulator *e, GError **error)
-{
-        if (e->listen_fd < 0) {
-                e->listen_fd = listen_unix(e->socket_path, error);
-                if (e->listen_fd < 0)
-                        return false;
-        }
-        emu_autofd mon_listen = listen_unix(e->monitor_path, error);
-        if (mon_listen < 0)
-                return false;
-        /* Queued in the backlog until the emulator accepts: no race with its start. */
-        emu_autofd mon = emulator_connect_unix(e->monitor_path);
-        if (mon < 0) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "connect %s: %s",
-                            e->monitor_path, g_strerror(-mon));
-                return false;
-        }
-
-        g_autoptr(GError) err = NULL;
-        g_autoptr(EmuSandbox) sb = confine_prepare(e, &err);
-        if (!sb && err) {
-                g_propagate_error(error, g_steal_pointer(&err));
-                return false;
-        }
-        int fds[_EMU_FD_MAX];
-        for (size_t i = 0; i < e->kind->n_fds; i++)
-                fds[i] = e->kind->fds[i] == EMU_FD_LISTEN ? e->listen_fd : mon_listen;
-        EmuLaunchSpec spec = { .argv = e->plan->argv, .fds = fds, .n_fds = e->kind->n_fds,
-                               .sandbox = sb };
-        int listener = -1;
-        if (!emu_proc_launch(&e->proc, &spec, &listener, error))
-                return false;
-        e->sandbox = g_steal_pointer(&sb);
-        e->seccomp_killed = false;
-        confine_watch(e, listener);
-        e->term_sent = false;
-        scope_attach(e->m, e);
-        emulator_connect_monitor(e, emu_steal_fd(&mon));
-        emulator_clear_timer(e);
-        e->timer = g_timeout_add(e->m->cfg->ready_timeout_ms, on_ready_timeout, e);
-
-        EmuLogCtx ctx = emulator_log_ctx(e);
-        g_autofree char *cmdline = g_strjoinv(" ", e->plan->argv);
-        emu_info(&ctx, "started as pid %d: %s", (int)e->proc.pid, cmdline);
-        manager_emulator_changed(e->m, e);
-        /* At once: an emud killed now must find this pid in the state file. */
-        state_save(e->m);
-        return true;
+        answer_kill(e, err);
 }
 
 /* ---- restarts ----------------------------------------------------------- */
@@ -337,70 +146,25 @@ static void give_up(Emulator *e, const char *msg)
         /* The state first, so that nobody sees the reason with a stale state. */
         emulator_set_state(e, EMU_STATE_FAILED);
         emulator_set_reason(e, msg);
-        if (e->m->cfg->give_up_unplug) {
+        if (e->cfg->give_up_unplug) {
                 emu_info(&ctx, "unplugging its device (give-up-action=unplug)");
                 e->kill_requested = true;
-                emulator_advance(e);
         }
 }
-
-static void schedule_restart(Emulator *e, const char *msg);
 
 static gboolean on_restart_timer(gpointer userdata)
 {
         Emulator *e = userdata;
         e->timer = 0;
-        gint64 now = g_get_monotonic_time();
-        g_array_append_val(e->restart_times, now);
-        g_autoptr(GError) err = NULL;
-        if (!launch(e, &err)) {
-                /* Counts as an attempt like a crash: the cause (an image being replaced,
-                 * say) may pass, and the crash-loop limit bounds the retries. */
-                g_autofree char *msg = g_strdup_printf("restart failed: %s", err->message);
-                EmuLogCtx ctx = emulator_log_ctx(e);
-                emu_warn(&ctx, "%s", msg);
-                schedule_restart(e, msg);
-        }
+        e->restart_due = true;
+        emulator_advance(e);
         return G_SOURCE_REMOVE;
-}
-
-static bool wants_restart(const Emulator *e, const EmuExit *ex)
-{
-        switch (e->restart) {
-        case EMU_RESTART_ALWAYS:
-                return true;
-        case EMU_RESTART_ON_FAILURE:
-                /* A clean exit 0 is not a failure; an unknown status counts as one. */
-                return !(ex->known && ex->signal == 0 && ex->code == 0);
-        case EMU_RESTART_NO:
-                break;
-        }
-        return false;
-}
-
-void emulator_crashed(Emulator *e, const EmuExit *ex)
-{
-        g_autofree char *msg = exit_message(e, ex);
-        EmuLogCtx ctx = emulator_log_ctx(e);
-        emu_warn(&ctx, "%s", msg);
-        if (e->seccomp_killed) {
-                /* Stopped for a policy violation: a restart would only repeat it. */
-                emulator_set_state(e, EMU_STATE_FAILED);
-                emulator_set_reason(e, e->seccomp_report);
-                return;
-        }
-        if (!wants_restart(e, ex)) {
-                emulator_set_state(e, EMU_STATE_FAILED);
-                emulator_set_reason(e, msg);
-                return;
-        }
-        schedule_restart(e, msg);
 }
 
 /* Another attempt after a backoff, unless the crash-loop limit is reached. */
 static void schedule_restart(Emulator *e, const char *msg)
 {
-        const EmudConfig *cfg = e->m->cfg;
+        const EmudConfig *cfg = e->cfg;
         EmuLogCtx ctx = emulator_log_ctx(e);
 
         /* Forget attempts older than the crash-loop window. */
@@ -428,8 +192,135 @@ static void schedule_restart(Emulator *e, const char *msg)
                  delay, keep + 1, cfg->restart_limit_burst);
         emulator_set_state(e, EMU_STATE_RESTARTING);
         emulator_set_reason(e, msg);
-        emulator_clear_timer(e);
-        e->timer = g_timeout_add((guint)delay, on_restart_timer, e);
+        emulator_set_timer(e, (guint)delay, on_restart_timer);
+}
+
+static void restart_now(Emulator *e)
+{
+        e->restart_due = false;
+        gint64 now = g_get_monotonic_time();
+        g_array_append_val(e->restart_times, now);
+        g_autoptr(GError) err = NULL;
+        if (!emulator_launch(e, &err)) {
+                /* Counts as an attempt like a crash: the cause (an image being replaced,
+                 * say) may pass, and the crash-loop limit bounds the retries. */
+                g_autofree char *msg = g_strdup_printf("restart failed: %s", err->message);
+                EmuLogCtx ctx = emulator_log_ctx(e);
+                emu_warn(&ctx, "%s", msg);
+                schedule_restart(e, msg);
+        }
+}
+
+static bool wants_restart(const Emulator *e, const EmuExit *ex)
+{
+        switch (e->restart) {
+        case EMU_RESTART_ALWAYS:
+                return true;
+        case EMU_RESTART_ON_FAILURE:
+                /* A clean exit 0 is not a failure; an unknown status counts as one. */
+                return !(ex->known && ex->signal == 0 && ex->code == 0);
+        case EMU_RESTART_NO:
+                break;
+        }
+        return false;
+}
+
+static void crashed(Emulator *e)
+{
+        g_autofree char *msg = emulator_exit_message(e, &e->last_exit);
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        emu_warn(&ctx, "%s", msg);
+        if (e->seccomp_killed) {
+                /* Stopped for a policy violation: a restart would only repeat it. */
+                emulator_set_state(e, EMU_STATE_FAILED);
+                emulator_set_reason(e, e->seccomp_report);
+                return;
+        }
+        if (!wants_restart(e, &e->last_exit)) {
+                emulator_set_state(e, EMU_STATE_FAILED);
+                emulator_set_reason(e, msg);
+                return;
+        }
+        schedule_restart(e, msg);
+}
+
+/* The process exited: what that means depends on what the emulator was doing. */
+static void handle_exit(Emulator *e)
+{
+        e->exit_pending = false;
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        switch (e->state) {
+        case EMU_STATE_STOPPING:
+                emu_info(&ctx, "%s", e->last_exit.text);
+                return;
+        case EMU_STATE_PLUGGED:
+        case EMU_STATE_RESTARTING:
+                if (!e->kill_requested) {
+                        crashed(e);
+                        return;
+                }
+                G_GNUC_FALLTHROUGH;
+        case EMU_STATE_UNPLUGGING:
+        case EMU_STATE_FAILED:
+        case EMU_STATE_ADOPTING: {
+                g_autofree char *msg = emulator_exit_message(e, &e->last_exit);
+                emu_warn(&ctx, "%s", msg);
+                emulator_set_reason(e, msg);
+                return;
+        }
+        default: {
+                g_autofree char *msg = e->seccomp_killed
+                                               ? g_strdup(e->seccomp_report)
+                                               : emulator_exit_message(e, &e->last_exit);
+                emulator_fail(e, EMU_ERROR_SPAWN_FAILED, "%s", msg);
+                return;
+        }
+        }
+}
+
+/* ---- adoption ----------------------------------------------------------- */
+
+/*
+ * What QEMU said, with whether the process lives, settles an adopted emulator:
+ *   - process alive, device in QEMU: plugged (a spawn that emud's death cut
+ *     short is thereby finished);
+ *   - process gone, device in QEMU, it had been given up: it stays failed;
+ *   - process gone, device in QEMU, it was plugged: a crash while emud was
+ *     away, handled by its restart policy;
+ *   - anything else (a half-done spawn, a device QEMU no longer has): rolled
+ *     back, the same teardown as a kill.
+ */
+static void settle_adopted(Emulator *e)
+{
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        bool alive = emu_proc_alive(&e->proc);
+        bool was_plugged = g_strv_contains((const char *const[]){ "plugged", "restarting",
+                                                                  "failed", NULL },
+                                           e->adopted_from);
+        if (alive && e->device_added) {
+                if (!was_plugged)
+                        emu_info(&ctx, "finishing the spawn an emud restart interrupted");
+                emu_info(&ctx, "plugged in VM %s as %s", e->vm->name, e->qdev_id);
+                emulator_set_state(e, EMU_STATE_PLUGGED);
+                return;
+        }
+        if (!alive && e->device_added && g_str_equal(e->adopted_from, "failed")) {
+                emulator_set_state(e, EMU_STATE_FAILED);
+                emulator_set_reason(e, "failed before emud restarted; its device is still in "
+                                       "QEMU");
+                return;
+        }
+        if (!alive && e->device_added && was_plugged) {
+                emulator_set_state(e, EMU_STATE_PLUGGED);
+                emu_exit_clear(&e->last_exit);
+                e->last_exit.text = g_strdup("exited while emud was not running");
+                crashed(e);
+                return;
+        }
+        emu_info(&ctx, "rolling back (%s, device %s in QEMU)",
+                 alive ? "process running" : "process gone", e->device_added ? "still" : "not");
+        e->kill_requested = true;
+        emulator_set_state(e, EMU_STATE_STOPPING);
 }
 
 /* ---- teardown ----------------------------------------------------------- */
@@ -440,16 +331,17 @@ static gboolean on_stop_grace(gpointer userdata)
         e->timer = 0;
         EmuLogCtx ctx = emulator_log_ctx(e);
         emu_warn(&ctx, "still running %u ms after SIGTERM; sending SIGKILL",
-                 e->m->cfg->stop_grace_ms);
+                 e->cfg->stop_grace_ms);
         emu_proc_signal(&e->proc, SIGKILL);
         return G_SOURCE_REMOVE;
 }
 
+/* Everything undone: answer who asked, and ask to be collected. */
 static void finalize(Emulator *e)
 {
         emulator_clear_timer(e);
         e->listen_fd = emu_close(e->listen_fd);
-        drop_monitor(e);
+        emulator_drop_monitor(e);
         if (e->started) {
                 g_unlink(e->socket_path);
                 g_unlink(e->monitor_path);
@@ -459,19 +351,17 @@ static void finalize(Emulator *e)
         EmuLogCtx ctx = emulator_log_ctx(e);
         emu_info(&ctx, "gone");
 
-        DoneFunc spawn_done = g_steal_pointer(&e->spawn_done);
-        DoneFunc kill_done = g_steal_pointer(&e->kill_done);
-        void *spawn_userdata = e->spawn_userdata, *kill_userdata = e->kill_userdata;
-        g_autoptr(GError) failure = g_steal_pointer(&e->failure);
-        if (spawn_done && !failure)
-                failure = g_error_new(EMU_ERROR, EMU_ERROR_SPAWN_FAILED,
-                                      "emulator %s was killed before it was plugged", e->id);
-        manager_emulator_gone(e->m, e);
-        emulator_free(e);
-        if (spawn_done)
-                spawn_done(spawn_userdata, failure);
-        if (kill_done)
-                kill_done(kill_userdata, NULL);
+        if (e->spawn_done) {
+                g_autoptr(GError) failure = g_steal_pointer(&e->failure);
+                if (!failure)
+                        failure = g_error_new(EMU_ERROR, EMU_ERROR_SPAWN_FAILED,
+                                              "emulator %s was killed before it was plugged",
+                                              e->id);
+                DoneFunc done = g_steal_pointer(&e->spawn_done);
+                dispatch_done(e->dispatch, done, e->spawn_userdata, failure);
+        }
+        answer_kill(e, NULL);
+        dispatch_collect(e->dispatch, e);
 }
 
 static void teardown(Emulator *e)
@@ -490,54 +380,89 @@ static void teardown(Emulator *e)
         if (emu_proc_alive(&e->proc)) {
                 if (!e->term_sent) {
                         emulator_set_state(e, EMU_STATE_STOPPING);
-                        emulator_clear_timer(e);
                         emu_proc_signal(&e->proc, SIGTERM);
                         e->term_sent = true;
-                        e->timer = g_timeout_add(e->m->cfg->stop_grace_ms, on_stop_grace, e);
+                        emulator_set_timer(e, e->cfg->stop_grace_ms, on_stop_grace);
                 }
                 return;
         }
         finalize(e);
 }
 
-void emulator_advance(Emulator *e)
+/* The first launch, with the slot search and chardev-add overlapping it. */
+static void first_launch(Emulator *e)
 {
-        if (e->qmp_busy)
-                return;
-        if (e->failure || e->kill_requested) {
-                if (e->state == EMU_STATE_ADOPTING && e->vm->state == VM_CONNECTING)
-                        return; /* wait to learn what QEMU has */
-                teardown(e);
-                return;
-        }
-        switch (e->state) {
-        case EMU_STATE_PLUGGED:
-        case EMU_STATE_FAILED:
-        case EMU_STATE_RESTARTING:
-        case EMU_STATE_ADOPTING:
-                return;
-        default:
-                break;
-        }
         /*
          * Only device_add needs the emulator to serve: the slot search and
          * chardev-add are between emud and QEMU, and the chardev connects to
-         * the vhost-user socket that emud itself listens on. So they run
-         * while the emulator starts, not before or after: the query goes out
-         * first, QEMU answers while the launch runs, and chardev-add follows
-         * while the emulator loads. A failure of either stops the emulator
-         * again, like any later failure.
+         * the vhost-user socket that emud itself listens on. So the query
+         * goes out first, QEMU answers while the launch runs, and chardev-add
+         * follows while the emulator loads. A failure of either stops the
+         * emulator again, like any later failure.
          */
-        if (!e->started) {
-                if (!e->slot && !e->slot_search)
-                        emulator_find_slot(e);
-                g_autoptr(GError) err = NULL;
-                e->started = true;
-                if (!launch(e, &err)) {
-                        emulator_fail(e, err->code, "%s", err->message);
-                        /* Teardown waits for the slot search's reply, if one is due. */
-                        emulator_advance(e);
+        if (!e->slot && !e->slot_search)
+                emulator_find_slot(e);
+        g_autoptr(GError) err = NULL;
+        e->started = true;
+        if (!emulator_launch(e, &err))
+                emulator_fail(e, err->code, "%s", err->message);
+}
+
+void emulator_advance(Emulator *e)
+{
+        if (e->state == EMU_STATE_GONE || e->qmp_busy)
+                return;
+        if (e->exit_pending)
+                handle_exit(e);
+        if (e->ready_late) {
+                e->ready_late = false;
+                emu_proc_signal(&e->proc, SIGKILL);
+        }
+        if (e->state == EMU_STATE_ADOPTING) {
+                if (e->vm->state == VM_CONNECTING)
+                        return; /* wait to learn what QEMU has */
+                if (!e->probed && emulator_vm_usable(e)) {
+                        emulator_probe_device(e);
+                        return;
                 }
+                if (e->probed)
+                        settle_adopted(e);
+                else
+                        e->kill_requested = true; /* QEMU is gone: nothing to adopt into */
+        }
+        if (e->unplug_error) {
+                g_autoptr(GError) err = g_steal_pointer(&e->unplug_error);
+                if (!e->kill_forced && !e->failure) {
+                        abandon_kill(e, err->code, err->message);
+                        return;
+                }
+                /* Nothing more to undo in QEMU; stop the process all the same. */
+                e->device_added = e->chardev_added = false;
+        }
+        if (e->failure || e->kill_requested) {
+                teardown(e);
+                return;
+        }
+        if (e->state == EMU_STATE_RESTARTING) {
+                if (e->greeted && emu_proc_alive(&e->proc)) {
+                        emulator_clear_timer(e);
+                        e->restarts++;
+                        EmuLogCtx ctx = emulator_log_ctx(e);
+                        emu_info(&ctx, "restarted (restart %u); QEMU reconnects to %s",
+                                 e->restarts, e->socket_path);
+                        emulator_set_state(e, EMU_STATE_PLUGGED);
+                        emulator_mark(e, EMU_DIRTY_PROPS);
+                } else if (e->restart_due) {
+                        restart_now(e);
+                }
+                return;
+        }
+        if (e->state == EMU_STATE_PLUGGED || e->state == EMU_STATE_FAILED)
+                return;
+        if (!e->started) {
+                first_launch(e);
+                if (e->failure)
+                        emulator_advance(e); /* teardown waits for the slot search's reply */
                 return;
         }
         if (!e->slot) {
@@ -549,8 +474,14 @@ void emulator_advance(Emulator *e)
                 emulator_add_chardev(e);
                 return;
         }
-        if (e->state == EMU_STATE_STARTING)
-                return; /* waiting for the QMP greeting */
+        if (e->state == EMU_STATE_STARTING) {
+                if (!e->greeted)
+                        return; /* waiting for the QMP greeting */
+                emulator_clear_timer(e);
+                EmuLogCtx ctx = emulator_log_ctx(e);
+                emu_info(&ctx, "ready (QMP greeting received)");
+                emulator_set_state(e, EMU_STATE_RUNNING);
+        }
         if (!e->device_added) {
                 emulator_set_state(e, EMU_STATE_PLUGGING);
                 emulator_add_device(e);
@@ -562,17 +493,19 @@ void emulator_advance(Emulator *e)
         emulator_set_reason(e, NULL);
         emulator_set_state(e, EMU_STATE_PLUGGED);
         DoneFunc done = g_steal_pointer(&e->spawn_done);
-        if (done)
-                done(e->spawn_userdata, NULL);
+        dispatch_done(e->dispatch, done, e->spawn_userdata, NULL);
 }
 
 /* ---- entry points ------------------------------------------------------- */
 
-Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, EmuPlan *plan,
-                       EmuRestartPolicy restart, EmuPolicy *policy, EmuSeccompMode seccomp)
+Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, const EmuKind *kind,
+                       const char *id, EmuPlan *plan, EmuRestartPolicy restart,
+                       EmuPolicy *policy, EmuSeccompMode seccomp)
 {
         Emulator *e = g_new0(Emulator, 1);
-        e->m = m;
+        e->type = DISPATCH_EMULATOR;
+        e->cfg = cfg;
+        e->dispatch = dispatch;
         e->vm = vm;
         e->kind = kind;
         e->plan = plan;
@@ -588,14 +521,12 @@ Emulator *emulator_new(Manager *m, Vm *vm, const EmuKind *kind, const char *id, 
         g_autofree char *mon = g_strdup_printf("%s.qmp.sock", id);
         e->socket_path = g_build_filename(vm->dir, sock, NULL);
         e->monitor_path = g_build_filename(vm->dir, mon, NULL);
-        e->object_path = g_strdup_printf("/org/emud/emulator/%s", id);
         e->state = EMU_STATE_STARTING;
         e->listen_fd = -1;
         e->restart_times = g_array_new(FALSE, FALSE, sizeof(gint64));
         e->executions = g_ptr_array_new();
-        e->event_state = -1;
-        emu_proc_init(&e->proc, &proc_ops, e);
-        g_hash_table_insert(m->emulators, e->id, e);
+        emulator_proc_init(e);
+        emulator_mark(e, EMU_DIRTY_NEW);
         return e;
 }
 
@@ -603,9 +534,11 @@ void emulator_free(Emulator *e)
 {
         if (!e)
                 return;
+        dispatch_forget(e->dispatch, e);
         emulator_clear_timer(e);
-        drop_monitor(e);
-        /* Not confine_release(): the cgroup leaf of a running process must stay. */
+        /* Its requesters went away with emud's QMP service; nothing to answer. */
+        g_clear_pointer(&e->qmp, emu_qmp_client_free);
+        /* Not the cgroup leaf: that of a running process must stay for the next emud. */
         g_clear_pointer(&e->watch, emu_seccomp_watch_free);
         g_clear_pointer(&e->sandbox, emu_sandbox_free);
         emu_policy_free(e->policy);
@@ -616,9 +549,12 @@ void emulator_free(Emulator *e)
         emu_exit_clear(&e->last_exit);
         emu_close(e->listen_fd);
         g_clear_error(&e->failure);
+        g_clear_error(&e->unplug_error);
         emu_plan_free(e->plan);
         g_strfreev(e->slot_candidates);
         g_array_unref(e->restart_times);
+        for (guint i = 0; i < e->executions->len; i++)
+                g_free(g_ptr_array_index(e->executions, i));
         g_ptr_array_unref(e->executions);
         g_free(e->id);
         g_free(e->qdev_id);
@@ -626,11 +562,8 @@ void emulator_free(Emulator *e)
         g_free(e->socket_path);
         g_free(e->monitor_path);
         g_free(e->slot);
-        g_free(e->object_path);
         g_free(e->reason);
         g_free(e->adopted_from);
-        if (e->bus_slot)
-                sd_bus_slot_unref(e->bus_slot);
         g_free(e);
 }
 
@@ -643,13 +576,13 @@ void emulator_start(Emulator *e, DoneFunc done, void *userdata)
         emulator_advance(e);
 }
 
-void emulator_kill(Emulator *e, DoneFunc done, void *userdata)
+void emulator_kill(Emulator *e, bool force, DoneFunc done, void *userdata)
 {
-        if (e->kill_done || e->state == EMU_STATE_STOPPING) {
+        if (e->kill_done || e->state == EMU_STATE_STOPPING || e->state == EMU_STATE_GONE) {
                 g_autoptr(GError) err = g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
                                                     "emulator %s is already being stopped",
                                                     e->id);
-                done(userdata, err);
+                dispatch_done(e->dispatch, done, userdata, err);
                 return;
         }
         EmuLogCtx ctx = emulator_log_ctx(e);
@@ -659,6 +592,12 @@ void emulator_kill(Emulator *e, DoneFunc done, void *userdata)
         e->kill_done = done;
         e->kill_userdata = userdata;
         e->kill_requested = true;
+        e->kill_forced |= force;
+        emulator_advance(e);
+}
+
+void emulator_vm_ready(Emulator *e)
+{
         emulator_advance(e);
 }
 
@@ -673,7 +612,8 @@ void emulator_vm_lost(Emulator *e)
         if (e->state == EMU_STATE_RESTARTING && !emu_proc_alive(&e->proc))
                 emulator_clear_timer(e);
         if (e->state != EMU_STATE_PLUGGED && e->state != EMU_STATE_FAILED &&
-            e->state != EMU_STATE_RESTARTING)
+            e->state != EMU_STATE_RESTARTING && e->state != EMU_STATE_ADOPTING &&
+            e->state != EMU_STATE_GONE)
                 emulator_fail(e, EMU_ERROR_VM_LOST, "VM %s went away", e->vm->name);
         e->kill_requested = true;
         emulator_advance(e);

@@ -18,64 +18,73 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "adopt.h"
 #include "bus-service.h"
 #include "bus-source.h"
 #include "config.h"
+#include "confine.h"
 #include "emu-cleanup.h"
+#include "emu-bus.h"
 #include "emu-error.h"
 #include "emu-log.h"
 #include "emud-build.h"
 #include "manager.h"
+#include "qmp-service.h"
+#include "scope.h"
+#include "state.h"
 
 typedef struct {
         GMainLoop *loop;
         Manager *m;
+        BusService *bus_service;
         guint bus_source;
         int exit_code;
+        char *last_status; /* last STATUS= sent to the service manager */
 } Daemon;
 
 /*
  * A kind's sandbox steps and seccomp policy are configuration: check them at
- * start-up, so that a typo stops emud here rather than failing every Spawn.
+ * start-up, with the same function every spawn uses, so that a typo stops
+ * emud here rather than failing every Spawn.
  */
 static bool check_kinds_confinement(const EmudConfig *cfg, GHashTable *kinds, GError **error)
 {
-        if (!cfg->sandbox)
-                return true;
-        const char *dirs[] = { cfg->admin_policy_dir, cfg->policy_dir, NULL };
         GHashTableIter it;
         const EmuKind *k;
         g_hash_table_iter_init(&it, kinds);
         while (g_hash_table_iter_next(&it, NULL, (gpointer *)&k)) {
-                unsigned steps;
-                g_autoptr(GError) err = NULL;
-                if (!emu_sandbox_steps_parse(k->sandbox_steps, &steps, &err)) {
-                        g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_DESCRIPTOR,
-                                    "%s: sandbox steps: %s", k->origin, err->message);
+                g_autoptr(EmuPolicy) p = confine_load_policy(cfg, k, error);
+                if (error && *error)
                         return false;
-                }
-                if (!(steps & EMU_SANDBOX_SECCOMP))
-                        continue;
-                g_autoptr(EmuPolicy) p = emu_policy_load(k->policy, dirs, &err);
-                if (!p) {
-                        g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_DESCRIPTOR,
-                                    "seccomp policy of kind %s: %s", k->name, err->message);
-                        return false;
-                }
         }
         return true;
 }
 
-/* The manager's idle callback has no user data; there is one daemon. */
-static Daemon *the_daemon;
-
-static void quit_when_empty(Manager *m)
+/*
+ * An observer: STATUS= for the service manager, only when the text changes,
+ * since sd_notify() blocks once the receiver's queue is full.
+ */
+static void notify_status(void *userdata)
 {
-        if (m->shutdown_reply) {
-                (void)sd_bus_reply_method_return(m->shutdown_reply, NULL);
-                m->shutdown_reply = sd_bus_message_unref(m->shutdown_reply);
-        }
-        g_main_loop_quit(the_daemon->loop);
+        Daemon *d = userdata;
+        g_autofree char *status = manager_status(d->m);
+        if (g_strcmp0(status, d->last_status) == 0)
+                return;
+        sd_notifyf(0, "STATUS=%s", status);
+        g_free(d->last_status);
+        d->last_status = g_steal_pointer(&status);
+}
+
+static const ManagerObserver notify_observer = {
+        .flushed = notify_status,
+};
+
+static void quit_when_done(Manager *m, void *userdata)
+{
+        Daemon *d = userdata;
+        if (d->bus_service)
+                bus_service_shutdown_done(d->bus_service);
+        g_main_loop_quit(d->loop);
 }
 
 static gboolean on_signal(gpointer userdata)
@@ -150,7 +159,7 @@ static int open_bus(bool user, sd_bus **ret)
                      : sd_bus_open_system_with_description(&bus, "emud");
         if (r < 0)
                 return r;
-        r = sd_bus_request_name(bus, EMUD_BUS_NAME, 0);
+        r = sd_bus_request_name(bus, EMU_BUS_NAME, 0);
         if (r < 0)
                 return r;
         *ret = g_steal_pointer(&bus);
@@ -253,7 +262,7 @@ int main(int argc, char **argv)
         g_autoptr(sd_bus) bus = NULL;
         int r = open_bus(user, &bus);
         if (r < 0) {
-                g_printerr("emud: cannot own %s on the %s bus: %s%s\n", EMUD_BUS_NAME,
+                g_printerr("emud: cannot own %s on the %s bus: %s%s\n", EMU_BUS_NAME,
                            user ? "session" : "system", g_strerror(-r),
                            r == -EEXIST ? " (is another emud running?)" : "");
                 emud_config_deinit(&cfg);
@@ -266,16 +275,22 @@ int main(int argc, char **argv)
         }
 
         Daemon d = { .loop = g_main_loop_new(NULL, FALSE) };
-        the_daemon = &d;
-        manager_new(&cfg, kinds, &d.m);
-        d.m->idle_cb = quit_when_empty;
-        r = bus_service_attach(d.m, bus);
+        d.m = manager_new(&cfg, kinds);
+        d.m->idle_cb = quit_when_done;
+        d.m->idle_userdata = &d;
+        g_autofree char *state_path = g_build_filename(cfg.runtime_dir, "state.jsonl", NULL);
+        /* Observers, in the order they hear of a change: the state file goes last. */
+        g_autoptr(QmpService) qmp_service = qmp_service_new(d.m);
+        r = bus_service_new(d.m, qmp_service, bus, &d.bus_service);
         if (r < 0) {
                 g_printerr("emud: cannot export the D-Bus API: %s\n", g_strerror(-r));
                 return 1;
         }
+        scope_observe(d.m, bus);
+        manager_add_observer(d.m, &notify_observer, &d);
+        g_autoptr(StateFile) state_file = state_file_new(d.m, state_path);
         d.bus_source = bus_source_attach(bus, NULL, on_bus_lost, &d);
-        manager_adopt(d.m);
+        adopt_run(d.m, state_path);
         uint64_t watchdog_usec = 0;
         if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
                 /* Sent from the main loop itself, so a stalled loop misses the deadline. */
@@ -290,16 +305,18 @@ int main(int argc, char **argv)
                   "%s",
                   EMUD_VERSION, user ? "session" : "system", g_hash_table_size(kinds),
                   cfg.kinds_dir, cfg.runtime_dir);
-        g_autofree char *status = manager_status(d.m);
-        sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+        d.last_status = manager_status(d.m);
+        sd_notifyf(0, "READY=1\nSTATUS=%s", d.last_status);
 
         g_main_loop_run(d.loop);
 
         if (d.bus_source)
                 g_source_remove(d.bus_source);
         manager_free(d.m);
+        g_clear_pointer(&d.bus_service, bus_service_free);
         g_main_loop_unref(d.loop);
-        (void)sd_bus_release_name(bus, EMUD_BUS_NAME);
+        g_free(d.last_status);
+        (void)sd_bus_release_name(bus, EMU_BUS_NAME);
         emud_config_deinit(&cfg);
         g_message("stopped");
         return d.exit_code;

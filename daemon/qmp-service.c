@@ -2,39 +2,108 @@
 /*
  * qmp-service: the management stack's door to a VM. One QMP socket per VM
  * reaches QEMU (through the proxy in qmp-proxy/) and, with the commands
- * registered here, emud and every emulator behind it.
+ * registered here, emud and every emulator behind it. Everything goes
+ * through the manager's API; this file keeps only its own data: the
+ * proxies, and the last state event each emulator's clients were sent.
  *
  * Commands follow the QMP spec's rule for downstream extensions: the
  * "__org.emud_" prefix. Their errors use QMP's classes; an emulator's own
  * error comes back with the class it gave.
  */
-#include <glib/gstdio.h>
-
 #include "emu-error.h"
 #include "emu-log.h"
 #include "proxy.h"
 #include "qmp-service.h"
 
-char *qmp_service_socket_path(const Vm *vm)
+struct QmpService {
+        Manager *m;
+        GHashTable *proxies; /* VM name → VmProxy */
+        GHashTable *sent;    /* emulator → last "state pid" sent as EMULATOR_STATE */
+};
+
+typedef struct {
+        QmpService *qs;
+        const Vm *vm;
+        char *name;
+        EmuQmpProxy *proxy;
+} VmProxy;
+
+static void vm_proxy_free(VmProxy *vp)
+{
+        emu_qmp_proxy_free(vp->proxy);
+        g_free(vp->name);
+        g_free(vp);
+}
+
+static char *socket_path(const Vm *vm)
 {
         return g_build_filename(vm->dir, "qmp.sock", NULL);
 }
 
-static Emulator *find_emulator(Vm *vm, json_t *args, const char *key, EmuQmpProxyRequest *req)
+char *qmp_service_socket(QmpService *qs, const char *name, GError **error)
 {
-        const char *id = json_string_value(json_object_get(args, key));
-        if (!id) {
+        Vm *vm = manager_find_vm(qs->m, name, error);
+        if (!vm)
+                return NULL;
+        if (!g_hash_table_contains(qs->proxies, name)) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_QMP_UNAVAILABLE,
+                            "VM %s has no QMP proxy socket (it is %s)", name,
+                            vm_state_name(vm->state));
+                return NULL;
+        }
+        return socket_path(vm);
+}
+
+static void request_error(EmuQmpProxyRequest *req, const GError *error)
+{
+        EmuQmpErrorClass cls = error->domain == EMU_QMP_ERROR ? (EmuQmpErrorClass)error->code
+                               : error->domain == EMU_ERROR &&
+                                               error->code == EMU_ERROR_UNKNOWN_EMULATOR
+                                       ? EMU_QMP_ERROR_DEVICE_NOT_FOUND
+                                       : EMU_QMP_ERROR_GENERIC;
+        emu_qmp_proxy_request_error(req, cls, "%s", error->message);
+}
+
+static void request_done(void *userdata, const GError *error)
+{
+        EmuQmpProxyRequest *req = userdata;
+        if (error)
+                request_error(req, error);
+        else
+                emu_qmp_proxy_request_return(req, json_object());
+}
+
+static void request_replied(void *userdata, json_t *ret, const GError *error)
+{
+        EmuQmpProxyRequest *req = userdata;
+        if (error)
+                request_error(req, error);
+        else
+                emu_qmp_proxy_request_return(req, json_incref(ret));
+}
+
+/* A string argument, or an error sent for it. */
+static const char *need_string(json_t *args, const char *key, EmuQmpProxyRequest *req)
+{
+        const char *v = json_string_value(json_object_get(args, key));
+        if (!v)
                 emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC,
                                             "Parameter '%s' is missing", key);
-                return NULL;
+        return v;
+}
+
+/* An optional object argument; false (error sent) when it is there but not an object. */
+static bool optional_object(json_t *args, const char *key, json_t **ret,
+                            EmuQmpProxyRequest *req)
+{
+        *ret = json_object_get(args, key);
+        if (*ret && !json_is_object(*ret)) {
+                emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC,
+                                            "Invalid parameter type for '%s', expected: object",
+                                            key);
+                return false;
         }
-        Emulator *e = g_hash_table_lookup(vm->m->emulators, id);
-        if (!e || e->vm != vm) {
-                emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_DEVICE_NOT_FOUND,
-                                            "Emulator '%s' not found on VM %s", id, vm->name);
-                return NULL;
-        }
-        return e;
+        return true;
 }
 
 static json_t *describe(const Emulator *e)
@@ -53,43 +122,25 @@ static json_t *describe(const Emulator *e)
 static void cmd_query_emulators(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req,
                                 void *userdata)
 {
-        Vm *vm = userdata;
-        g_autoptr(GList) all = g_hash_table_get_values(vm->m->emulators);
+        VmProxy *vp = userdata;
+        g_autoptr(GPtrArray) all = manager_sorted_emulators(vp->qs->m);
         json_t *list = json_array();
-        for (GList *l = all; l; l = l->next) {
-                Emulator *e = l->data;
-                if (e->vm == vm)
+        for (guint i = 0; i < all->len; i++) {
+                const Emulator *e = g_ptr_array_index(all, i);
+                if (e->vm == vp->vm)
                         json_array_append_new(list, describe(e));
         }
         emu_qmp_proxy_request_return(req, list);
 }
 
-static void request_done(void *userdata, const GError *error)
-{
-        EmuQmpProxyRequest *req = userdata;
-        if (error)
-                emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC, "%s", error->message);
-        else
-                emu_qmp_proxy_request_return(req, json_object());
-}
-
 static void cmd_spawn(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req, void *userdata)
 {
-        Vm *vm = userdata;
-        const char *kind = json_string_value(json_object_get(args, "kind"));
-        const char *id = json_string_value(json_object_get(args, "id"));
-        json_t *options = json_object_get(args, "options");
-        if (!kind || !id) {
-                emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC,
-                                            "Parameter '%s' is missing", kind ? "id" : "kind");
+        VmProxy *vp = userdata;
+        json_t *options;
+        const char *kind = need_string(args, "kind", req);
+        const char *id = kind ? need_string(args, "id", req) : NULL;
+        if (!id || !optional_object(args, "options", &options, req))
                 return;
-        }
-        if (options && !json_is_object(options)) {
-                emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC,
-                                            "Invalid parameter type for 'options', expected: "
-                                            "object");
-                return;
-        }
         g_autoptr(GHashTable) table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                             g_free);
         const char *key;
@@ -102,92 +153,37 @@ static void cmd_spawn(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req, voi
                 }
                 g_hash_table_insert(table, g_strdup(key), g_strdup(json_string_value(value)));
         }
-        manager_spawn(vm->m, vm->name, kind, id, table, request_done, req);
+        manager_spawn(vp->qs->m, vp->name, kind, id, table, request_done, req);
 }
 
 static void cmd_kill(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req, void *userdata)
 {
-        Emulator *e = find_emulator(userdata, args, "id", req);
-        if (e)
-                emulator_kill(e, request_done, req);
-}
-
-/*
- * A command on an emulator's monitor in flight: the client drops its
- * callbacks when it is freed (the emulator died or restarted), so the
- * emulator keeps a list and answers them itself then.
- */
-typedef struct {
-        Emulator *e;
-        EmuQmpProxyRequest *req;
-} Execution;
-
-static void on_emulator_reply(EmuQmpClient *c, json_t *ret, const GError *error,
-                              void *userdata)
-{
-        Execution *x = userdata;
-        EmuQmpProxyRequest *req = x->req;
-        g_ptr_array_remove_fast(x->e->executions, x);
-        g_free(x);
-        if (!error) {
-                emu_qmp_proxy_request_return(req, json_incref(ret));
-                return;
-        }
-        EmuQmpErrorClass cls = error->domain == EMU_QMP_ERROR ? (EmuQmpErrorClass)error->code
-                                                              : EMU_QMP_ERROR_GENERIC;
-        emu_qmp_proxy_request_error(req, cls, "%s", error->message);
+        VmProxy *vp = userdata;
+        const char *id = need_string(args, "id", req);
+        if (id)
+                manager_kill(vp->qs->m, vp->name, id, request_done, req);
 }
 
 static void cmd_emulator_execute(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req,
                                  void *userdata)
 {
-        Vm *vm = userdata;
-        Emulator *e = find_emulator(vm, args, "emulator", req);
-        if (!e)
+        VmProxy *vp = userdata;
+        json_t *arguments;
+        const char *id = need_string(args, "emulator", req);
+        const char *execute = id ? need_string(args, "execute", req) : NULL;
+        if (!execute || !optional_object(args, "arguments", &arguments, req))
                 return;
-        const char *execute = json_string_value(json_object_get(args, "execute"));
-        json_t *arguments = json_object_get(args, "arguments");
-        if (!execute) {
-                emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC,
-                                            "Parameter 'execute' is missing");
-                return;
-        }
-        if (arguments && !json_is_object(arguments)) {
-                emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC,
-                                            "Invalid parameter type for 'arguments', "
-                                            "expected: object");
-                return;
-        }
-        if (!e->qmp || !emu_qmp_client_is_ready(e->qmp)) {
-                emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC,
-                                            "Emulator '%s' has no QMP monitor to talk to (%s)",
-                                            e->id, emu_state_name(e->state));
-                return;
-        }
-        Execution *x = g_new0(Execution, 1);
-        x->e = e;
-        x->req = req;
-        g_ptr_array_add(e->executions, x);
-        emu_qmp_client_execute(e->qmp, execute, arguments ? json_incref(arguments) : NULL,
-                               vm->m->cfg->qmp_timeout_ms, on_emulator_reply, x);
+        g_autoptr(GError) err = NULL;
+        if (!manager_emulator_execute(vp->qs->m, vp->name, id, execute,
+                                      arguments ? json_incref(arguments) : NULL,
+                                      request_replied, req, &err))
+                request_error(req, err);
 }
 
-void qmp_service_monitor_gone(Emulator *e)
+static void start_proxy(QmpService *qs, const Vm *vm)
 {
-        while (e->executions->len) {
-                Execution *x = g_ptr_array_steal_index_fast(e->executions, 0);
-                emu_qmp_proxy_request_error(x->req, EMU_QMP_ERROR_GENERIC,
-                                            "Emulator '%s' went away before it answered (%s)",
-                                            e->id, emu_state_name(e->state));
-                g_free(x);
-        }
-}
-
-bool qmp_service_start(Vm *vm, GError **error)
-{
-        const EmudConfig *cfg = vm->m->cfg;
-        if (vm->proxy || !vm->qmp)
-                return true;
+        const EmudConfig *cfg = qs->m->cfg;
+        EmuLogCtx ctx = { .vm = vm->name };
         EmuQmpProxyConfig pc;
         emu_qmp_proxy_config_init(&pc);
         pc.mode = cfg->qmp_socket_mode;
@@ -195,12 +191,13 @@ bool qmp_service_start(Vm *vm, GError **error)
         pc.group = cfg->qmp_socket_gid;
         pc.max_message = cfg->qmp_max_message;
         pc.max_in_flight = cfg->qmp_max_in_flight;
-        g_autofree char *path = qmp_service_socket_path(vm);
-        vm->proxy = emu_qmp_proxy_new(vm->qmp, path, &pc, error);
-        if (!vm->proxy)
-                return false;
-        for (guint i = 0; i < vm->extra_qmp->len; i++)
-                emu_qmp_proxy_add_upstream(vm->proxy, g_ptr_array_index(vm->extra_qmp, i));
+        g_autofree char *path = socket_path(vm);
+        g_autoptr(GError) err = NULL;
+        VmProxy *vp = g_new0(VmProxy, 1);
+        vp->qs = qs;
+        vp->vm = vm;
+        vp->name = g_strdup(vm->name);
+        vp->proxy = emu_qmp_proxy_new(vm->qmp, path, &pc, &err);
         static const struct {
                 const char *name;
                 EmuQmpProxyCommandFunc fn;
@@ -210,64 +207,96 @@ bool qmp_service_start(Vm *vm, GError **error)
                 { "__org.emud_kill", cmd_kill },
                 { "__org.emud_emulator-execute", cmd_emulator_execute },
         };
-        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-                if (!emu_qmp_proxy_add_command(vm->proxy, commands[i].name, commands[i].fn, vm,
-                                               error))
-                        return false;
-        EmuLogCtx ctx = { .vm = vm->name };
+        for (size_t i = 0; vp->proxy && i < G_N_ELEMENTS(commands); i++)
+                if (!emu_qmp_proxy_add_command(vp->proxy, commands[i].name, commands[i].fn, vp,
+                                               &err))
+                        g_clear_pointer(&vp->proxy, emu_qmp_proxy_free);
+        if (!vp->proxy) {
+                emu_warn(&ctx, "no QMP proxy socket: %s", err->message);
+                vm_proxy_free(vp);
+                return;
+        }
+        for (guint i = 0; i < vm->extra_qmp->len; i++)
+                emu_qmp_proxy_add_upstream(vp->proxy, g_ptr_array_index(vm->extra_qmp, i));
+        g_hash_table_insert(qs->proxies, vp->name, vp);
         emu_info(&ctx, "QMP proxy listening on %s", path);
-        return true;
 }
 
-void qmp_service_stop(Vm *vm)
+static void on_vm_changed(void *userdata, Vm *vm)
 {
-        g_clear_pointer(&vm->proxy, emu_qmp_proxy_free);
+        QmpService *qs = userdata;
+        VmProxy *vp = g_hash_table_lookup(qs->proxies, vm->name);
+        if (vp && vp->vm == vm && vm->removed)
+                g_hash_table_remove(qs->proxies, vm->name);
+        else if (!vp && !vm->removed && vm->state == VM_CONNECTED && vm->qmp)
+                start_proxy(qs, vm);
 }
 
-void qmp_service_emulator_state(Emulator *e)
+static EmuQmpProxy *proxy_of(QmpService *qs, const Vm *vm)
 {
-        if (!e->vm->proxy)
+        VmProxy *vp = g_hash_table_lookup(qs->proxies, vm->name);
+        return vp && vp->vm == vm ? vp->proxy : NULL;
+}
+
+static void on_emulator_changed(void *userdata, Emulator *e, unsigned mask)
+{
+        QmpService *qs = userdata;
+        EmuQmpProxy *proxy = proxy_of(qs, e->vm);
+        if (!proxy || !(mask & EMU_DIRTY_STATE))
                 return;
-        if ((int)e->state == e->event_state && e->proc.pid == e->event_pid)
+        g_autofree char *now = g_strdup_printf("%d %d", (int)e->state, (int)e->proc.pid);
+        if (g_strcmp0(now, g_hash_table_lookup(qs->sent, e)) == 0)
                 return;
-        e->event_state = (int)e->state;
-        e->event_pid = e->proc.pid;
+        g_hash_table_insert(qs->sent, e, g_steal_pointer(&now));
         json_t *data = json_pack("{s:s, s:s}", "emulator", e->id, "state",
                                  emu_state_name(e->state));
         if (e->proc.pid > 0)
                 json_object_set_new(data, "pid", json_integer(e->proc.pid));
         if (e->reason)
                 json_object_set_new(data, "reason", json_string(e->reason));
-        if (e->last_exit.text && (e->state == EMU_STATE_RESTARTING ||
-                                  e->state == EMU_STATE_FAILED))
+        if (e->last_exit.text &&
+            (e->state == EMU_STATE_RESTARTING || e->state == EMU_STATE_FAILED))
                 json_object_set_new(data, "last-exit", json_string(e->last_exit.text));
-        emu_qmp_proxy_emit_event(e->vm->proxy, "__org.emud_EMULATOR_STATE", data);
+        emu_qmp_proxy_emit_event(proxy, "__org.emud_EMULATOR_STATE", data);
 }
 
-void qmp_service_emulator_seccomp(Emulator *e, const EmuSeccompReport *r, const char *message)
+static void on_emulator_removed(void *userdata, Emulator *e)
 {
-        if (!e->vm->proxy)
-                return;
-        static const char *const verdicts[] = {
-                [EMU_SECCOMP_DENIED_KILLED] = "denied-killed",
-                [EMU_SECCOMP_DENIED] = "denied",
-                [EMU_SECCOMP_ALLOWED] = "allowed",
-        };
-        json_t *args = json_array();
-        for (size_t i = 0; i < G_N_ELEMENTS(r->args); i++)
-                json_array_append_new(args, json_integer((json_int_t)r->args[i]));
-        json_t *data = json_pack("{s:s, s:s, s:i, s:s, s:o, s:s, s:s}", "emulator", e->id,
-                                 "syscall", r->name, "nr", r->nr, "call", r->call, "args",
-                                 args, "verdict", verdicts[r->verdict], "message", message);
-        emu_qmp_proxy_emit_event(e->vm->proxy, "__org.emud_EMULATOR_SECCOMP", data);
+        QmpService *qs = userdata;
+        g_hash_table_remove(qs->sent, e);
 }
 
-void qmp_service_emulator_event(Emulator *e, const char *name, json_t *data)
+static void on_event(void *userdata, Vm *vm, const char *name, json_t *data)
 {
-        if (!e->vm->proxy)
+        QmpService *qs = userdata;
+        EmuQmpProxy *proxy = proxy_of(qs, vm);
+        if (proxy)
+                emu_qmp_proxy_emit_event(proxy, name, json_incref(data));
+}
+
+static const ManagerObserver observer = {
+        .emulator_changed = on_emulator_changed,
+        .emulator_removed = on_emulator_removed,
+        .vm_changed = on_vm_changed,
+        .event = on_event,
+};
+
+QmpService *qmp_service_new(Manager *m)
+{
+        QmpService *qs = g_new0(QmpService, 1);
+        qs->m = m;
+        qs->proxies = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                            (GDestroyNotify)vm_proxy_free);
+        qs->sent = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+        manager_add_observer(m, &observer, qs);
+        return qs;
+}
+
+void qmp_service_free(QmpService *qs)
+{
+        if (!qs)
                 return;
-        json_t *wrapped = json_pack("{s:s, s:s}", "emulator", e->id, "event", name);
-        if (data)
-                json_object_set(wrapped, "data", data);
-        emu_qmp_proxy_emit_event(e->vm->proxy, "__org.emud_EMULATOR_EVENT", wrapped);
+        g_hash_table_unref(qs->proxies);
+        g_hash_table_unref(qs->sent);
+        g_free(qs);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * state: the file that lets a restarted emud adopt what the last one ran.
+ * An observer: it renders the manager's VMs and emulators at the end of
+ * every dispatch pass and writes the file when that text changed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,21 +14,12 @@
 #include "emu-util.h"
 #include "state.h"
 
-char *state_path(const Manager *m)
-{
-        return g_build_filename(m->cfg->runtime_dir, "state.jsonl", NULL);
-}
-
-static const char *restart_name(EmuRestartPolicy r)
-{
-        static const char *const names[] = { "no", "on-failure", "always" };
-        return names[r];
-}
-
-static gint by_name(gconstpointer a, gconstpointer b)
-{
-        return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
-}
+struct StateFile {
+        Manager *m;
+        char *path;
+        char *last;             /* the content last written */
+        bool error_logged;
+};
 
 static void append_line(GString *out, json_t *obj)
 {
@@ -38,15 +31,11 @@ static void append_line(GString *out, json_t *obj)
 static char *render(Manager *m)
 {
         g_autoptr(GString) out = g_string_new(NULL);
-        g_autoptr(GPtrArray) names = g_ptr_array_new();
-        GHashTableIter it;
-        gpointer key, value;
-        g_hash_table_iter_init(&it, m->vms);
-        while (g_hash_table_iter_next(&it, &key, NULL))
-                g_ptr_array_add(names, key);
-        g_ptr_array_sort(names, by_name);
-        for (guint i = 0; i < names->len; i++) {
-                Vm *vm = g_hash_table_lookup(m->vms, g_ptr_array_index(names, i));
+        g_autoptr(GPtrArray) vms = manager_sorted_vms(m);
+        for (guint i = 0; i < vms->len; i++) {
+                const Vm *vm = g_ptr_array_index(vms, i);
+                if (vm->add_done)
+                        continue; /* AddVM has not succeeded yet */
                 g_autoptr(json_t) o = json_pack("{s:s, s:s}", "vm", vm->name, "qmp",
                                                 vm->qmp_path);
                 if (vm->extra_qmp_paths && vm->extra_qmp_paths[0]) {
@@ -58,23 +47,21 @@ static char *render(Manager *m)
                 append_line(out, o);
         }
 
-        g_ptr_array_set_size(names, 0);
-        g_hash_table_iter_init(&it, m->emulators);
-        while (g_hash_table_iter_next(&it, &key, NULL))
-                g_ptr_array_add(names, key);
-        g_ptr_array_sort(names, by_name);
-        for (guint i = 0; i < names->len; i++) {
-                Emulator *e = g_hash_table_lookup(m->emulators, g_ptr_array_index(names, i));
+        g_autoptr(GPtrArray) emulators = manager_sorted_emulators(m);
+        for (guint i = 0; i < emulators->len; i++) {
+                const Emulator *e = g_ptr_array_index(emulators, i);
                 if (e->state == EMU_STATE_GONE)
                         continue;
                 json_t *options = json_object();
+                GHashTableIter it;
+                gpointer key, value;
                 g_hash_table_iter_init(&it, e->plan->values);
                 while (g_hash_table_iter_next(&it, &key, &value))
                         json_object_set_new(options, key, json_string(value));
                 g_autoptr(json_t) o = json_pack(
                         "{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:s, s:s?, s:I}", "emulator",
                         e->id, "vm", e->vm->name, "kind", e->kind->name, "options", options,
-                        "restart", restart_name(e->restart), "pid", (json_int_t)e->proc.pid,
+                        "restart", emu_restart_name(e->restart), "pid", (json_int_t)e->proc.pid,
                         "start-time", (json_int_t)e->proc.start_time, "state",
                         emu_state_name(e->state), "slot", e->slot, "restarts",
                         (json_int_t)e->restarts);
@@ -116,42 +103,54 @@ static int write_atomically(const char *path, const char *data)
         return 0;
 }
 
-int state_save(Manager *m)
+static void save(StateFile *sf)
 {
-        if (m->state_idle) {
-                g_source_remove(m->state_idle);
-                m->state_idle = 0;
-        }
-        g_autofree char *text = render(m);
-        if (g_strcmp0(text, m->last_state) == 0)
-                return 0;
-        g_autofree char *path = state_path(m);
-        int r = write_atomically(path, text);
+        g_autofree char *text = render(sf->m);
+        if (g_strcmp0(text, sf->last) == 0)
+                return;
+        /* Nothing to adopt is no file at all. */
+        int r = text[0] ? write_atomically(sf->path, text)
+                        : (unlink(sf->path) < 0 && errno != ENOENT ? -errno : 0);
         if (r < 0) {
-                if (!m->state_error_logged)
+                if (!sf->error_logged)
                         emu_warn(NULL, "cannot write %s: %s; a restarted emud will not be "
-                                 "able to adopt the emulators", path, g_strerror(-r));
-                m->state_error_logged = true;
-                return r;
+                                 "able to adopt the emulators", sf->path, g_strerror(-r));
+                sf->error_logged = true;
+                return;
         }
-        m->state_error_logged = false;
-        g_free(m->last_state);
-        m->last_state = g_steal_pointer(&text);
-        return 0;
+        sf->error_logged = false;
+        g_free(sf->last);
+        sf->last = g_steal_pointer(&text);
 }
 
-static gboolean save_idle(gpointer userdata)
+static void on_flushed(void *userdata)
 {
-        Manager *m = userdata;
-        m->state_idle = 0;
-        state_save(m);
-        return G_SOURCE_REMOVE;
+        save(userdata);
 }
 
-void state_save_soon(Manager *m)
+static const ManagerObserver observer = {
+        .flushed = on_flushed,
+};
+
+StateFile *state_file_new(Manager *m, const char *path)
 {
-        if (!m->state_idle)
-                m->state_idle = g_idle_add_full(G_PRIORITY_HIGH, save_idle, m, NULL);
+        StateFile *sf = g_new0(StateFile, 1);
+        sf->m = m;
+        sf->path = g_strdup(path);
+        /* What is on disk already, so that nothing is written until something changes. */
+        if (!g_file_get_contents(path, &sf->last, NULL, NULL))
+                sf->last = g_strdup("");
+        manager_add_observer(m, &observer, sf);
+        return sf;
+}
+
+void state_file_free(StateFile *sf)
+{
+        if (!sf)
+                return;
+        g_free(sf->path);
+        g_free(sf->last);
+        g_free(sf);
 }
 
 static void state_vm_free(StateVm *v)

@@ -11,8 +11,8 @@
  * over, one JSON object a line (VMs first, then emulators). One object a
  * line means a damaged line costs that entry only. It is rewritten
  * atomically (temporary file, rename; no fsync, it need not outlive the
- * machine) when its content changes: once per main-loop dispatch, and at
- * once after a launch (see state_save_soon()).
+ * machine) when its content changes, at the end of each dispatch pass: a
+ * launch is on disk before any other event is handled.
  */
 typedef struct {
         char *name;
@@ -41,19 +41,17 @@ typedef struct {
         GPtrArray *problems;    /* char*: lines that could not be used, and why */
 } StateSnapshot;
 
-/* Write the file if its content changed. Logs (once) and returns -errno on failure. */
-int state_save(Manager *m);
-
 /*
- * Write it once the current main-loop dispatch is over: a spawn changes its
- * emulator several times in a row, and one write covers them all. Changes
- * whose loss would orphan a process (a launch) use state_save() directly.
+ * Register as the manager's observer, writing path at the end of each pass.
+ * Free it after the manager, whose last pass writes what the next emud adopts.
  */
-void state_save_soon(Manager *m);
+typedef struct StateFile StateFile;
+StateFile *state_file_new(Manager *m, const char *path);
+void state_file_free(StateFile *sf);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StateFile, state_file_free)
 
 /* Read the file; a missing file is an empty snapshot. Never NULL. */
 StateSnapshot *state_load(const char *path);
 void state_snapshot_free(StateSnapshot *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StateSnapshot, state_snapshot_free)
 
-char *state_path(const Manager *m);

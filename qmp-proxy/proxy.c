@@ -38,6 +38,7 @@
 #include <glib/gstdio.h>
 
 #include "emu-error.h"
+#include "emu-socket.h"
 #include "emu-util.h"
 #include "proxy-route.h"
 #include "proxy-session.h"
@@ -492,14 +493,13 @@ static void add_link(EmuQmpProxy *p, EmuQmpClient *up)
 /* Bind under a temporary name and rename into place: nobody sees it with the wrong mode. */
 static int listen_at(const char *path, const EmuQmpProxyConfig *cfg, GError **error)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa;
         g_autofree char *tmp = g_strdup_printf("%s.%d.tmp", path, (int)getpid());
-        if (strlen(tmp) >= sizeof(sa.sun_path)) {
+        if (emu_unix_addr(&sa, tmp) < 0) {
                 g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH,
                             "QMP proxy socket path %s is too long", path);
                 return -1;
         }
-        strcpy(sa.sun_path, tmp);
         emu_autofd fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) {
                 g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED, "socket: %s", g_strerror(errno));

@@ -20,6 +20,7 @@
 #include <glib-unix.h>
 
 #include "emu-error.h"
+#include "emu-socket.h"
 #include "emu-util.h"
 #include "qmp-client.h"
 #include "qmp-codec.h"
@@ -644,23 +645,13 @@ bool emu_qmp_client_is_closed(const EmuQmpClient *c)
 
 int emu_qmp_connect_unix(const char *path, GError **error)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof(sa.sun_path)) {
+        int fd = emu_unix_connect(path);
+        if (fd == -ENAMETOOLONG)
                 g_set_error(error, EMU_ERROR, EMU_ERROR_BAD_PATH,
                             "QMP socket path %s is longer than %zu bytes", path,
-                            sizeof(sa.sun_path) - 1);
-                return -1;
-        }
-        strcpy(sa.sun_path, path);
-        emu_autofd fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED, "socket: %s", g_strerror(errno));
-                return -1;
-        }
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                            sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+        else if (fd < 0)
                 g_set_error(error, EMU_ERROR, EMU_ERROR_QMP_UNAVAILABLE,
-                            "cannot connect to QMP socket %s: %s", path, g_strerror(errno));
-                return -1;
-        }
-        return emu_steal_fd(&fd);
+                            "cannot connect to QMP socket %s: %s", path, g_strerror(-fd));
+        return fd < 0 ? -1 : fd;
 }

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "emu-socket.h"
 #include "emu-util.h"
 #include "proxy.h"
 #include "qmp-client.h"
@@ -99,13 +100,10 @@ static void write_all(int fd, const char *s, size_t len)
 
 static void conn_open(Conn *c, const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
         for (int i = 0; i < 500; i++) {
-                c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                c->fd = emu_unix_connect(path);
+                if (c->fd >= 0)
                         break;
-                close(c->fd);
                 c->fd = -1;
                 g_usleep(10000);
         }
@@ -205,10 +203,8 @@ static gpointer relay_thread(gpointer data)
 
 static int relay_listen(const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
+        int fd = emu_unix_listen(path, 1);
+        if (fd < 0)
                 die(path);
         return fd;
 }

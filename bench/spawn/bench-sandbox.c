@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "emu-socket.h"
 #include "emu-util.h"
 #include "launcher.h"
 #include "seccomp-watch.h"
@@ -72,14 +73,9 @@ static void on_report(const EmuSeccompReport *r, void *userdata)
 /* A listening socket for the export, as emud holds one; its path is not needed after. */
 static int listen_socket(const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        g_snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        emu_autofd fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = emu_unix_listen(path, 1);
         unlink(path);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0)
-                return -1;
-        unlink(path);
-        return emu_steal_fd(&fd);
+        return fd < 0 ? -1 : fd;
 }
 
 /* Waits for the greeting on fd, serving the seccomp listener meanwhile as emud does. */

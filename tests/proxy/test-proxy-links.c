@@ -16,6 +16,7 @@
 
 #include <glib/gstdio.h>
 
+#include "emu-socket.h"
 #include "emu-util.h"
 #include "fake-qmp.h"
 #include "proxy.h"
@@ -43,10 +44,8 @@ static EmuQmpClient *upstream(Server *s)
 /* A negotiated proxy client. */
 static void client(Server *s, const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+        int fd = emu_unix_connect(path);
+        g_assert_cmpint(fd, >=, 0);
         *s = (Server){ .fd = fd, .buf = g_string_new(NULL) };
         g_autoptr(json_t) greet = server_read(s);
         g_assert_nonnull(json_object_get(greet, "QMP"));
