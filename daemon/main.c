@@ -30,6 +30,7 @@
 #include "emud-build.h"
 #include "manager.h"
 #include "qmp-service.h"
+#include "sandbox-cgroup.h"
 #include "scope.h"
 #include "state.h"
 
@@ -272,6 +273,24 @@ int main(int argc, char **argv)
                 g_printerr("emud: %s\n", err->message);
                 emud_config_deinit(&cfg);
                 return 1;
+        }
+
+        /*
+         * Once, before the first emulator and before READY=1: with emud's own
+         * cgroup as the parent, emud moves into <own>/supervisor so that the
+         * emulators' leaves beside it can get memory and pids limits.
+         */
+        if (cfg.sandbox) {
+                g_autofree char *cg_parent = NULL, *cg_msg = NULL;
+                r = emu_cgroup_prepare_parent(cfg.cgroup_parent, &cg_parent, &cg_msg);
+                if (r < 0)
+                        g_warning("cgroup: %s", cg_msg);
+                else if (cg_msg)
+                        g_message("cgroup: %s", cg_msg);
+                if (r >= 0) {
+                        g_free(cfg.cgroup_parent);
+                        cfg.cgroup_parent = g_steal_pointer(&cg_parent);
+                }
         }
 
         Daemon d = { .loop = g_main_loop_new(NULL, FALSE) };
