@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chaos_world import POOL, VMS, Violation, World, t  # noqa: E402
 from chaos_steps import fmt, generate, run_step  # noqa: E402
-from chaos_check import settle  # noqa: E402
+from chaos_check import check_log, settle  # noqa: E402
 from chaos_world import forget, qsd_processes  # noqa: E402
 
 
@@ -64,6 +64,7 @@ def finish(world):
     emud, world.emud = world.emud, None
     rc = emud.stop(timeout=30)
     forget(emud.pid)
+    check_log(world)
     if rc != 0:
         raise Violation("shutdown", f"emud exited with {rc} after shutdown")
     try:

@@ -24,7 +24,9 @@ fixed sleep. What must hold, with emud up:
               no empty or foreign leaf.
 
 With emud down (killed or stopped by the test) only the process-level checks apply: the
-emulators keep running (nothing to compare them with) and there is no zombie.
+emulators keep running (nothing to compare them with) and there is no zombie. Up or down,
+emud.log must hold no sanitizer report (AddressSanitizer, LeakSanitizer, UBSan's "runtime
+error:"), for runs against a -Db_sanitize build.
 """
 
 import os
@@ -71,7 +73,30 @@ def _check_zombies(world):
         raise Violation("zombie", f"zombies (pid, parent, comm): {z}")
 
 
+SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def check_log(world):
+    """emud.log must hold no sanitizer report (for a build with -Db_sanitize=...)."""
+    try:
+        with open(world.wd / "emud.log", "rb") as f:
+            f.seek(world.log_checked)
+            new = f.read()
+    except FileNotFoundError:
+        return
+    # Only whole lines: a report may be half-written.
+    new = new[:new.rfind(b"\n") + 1]
+    text = new.decode(errors="replace")
+    for marker in SANITIZER:
+        at = text.find(marker)
+        if at >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            raise Violation("sanitizer", text[start:at + 3000])
+    world.log_checked += len(new)
+
+
 def check_down(world):
+    check_log(world)
     _check_zombies(world)
     for name, vm in world.vms.items():
         if vm.proc.poll() is not None:
@@ -83,6 +108,7 @@ def check(world):
         check_down(world)
         return
     bad = world.emud_alive()
+    check_log(world)
     if bad:
         raise bad
     emus = world.listing()
@@ -186,7 +212,7 @@ def settle(world, timeout=BOUND):
             return time.monotonic() - t0
         except Violation as v:
             # A dead emud or a hang will not get better by waiting.
-            if v.kind in ("emud-died", "hang", "qemu-died", "qemu-qmp"):
+            if v.kind in ("emud-died", "hang", "qemu-died", "qemu-qmp", "sanitizer"):
                 raise
             last = v
         if time.monotonic() - t0 >= timeout:

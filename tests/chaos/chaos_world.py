@@ -205,6 +205,7 @@ class World:
         self.registered = set()      # VMs emud should list
         self.expect_lost = set()     # registered VMs whose QEMU went away under a running emud
         self.last_listing = {}
+        self.log_checked = 0         # bytes of emud.log scanned for sanitizer reports
         self.qemu_generation = {n: 0 for n in vms}
         self.cgroup, self.cgroup_note = _cgroup_parent()
         (wd / "img").mkdir()

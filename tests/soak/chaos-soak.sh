@@ -38,9 +38,11 @@ awk -v ids="${CHAOS_IDS:-}" '
         seeds++; steps += st[1]
         if (f["status"] == "fail") {
                 fails++; kinds[f["kind"]]++
-                replay = "tests/chaos/chaos.py --seed " f["seed"] " --steps " (st[1] > 0 ? st[1] : 1)
+                replay = "tests/chaos/chaos.py --seed " f["seed"] " --steps " \
+                         (st[1] > 0 ? st[1] : 1)
                 if (ids != "") replay = replay " --ids " ids
-                failed[fails] = sprintf("  seed %-8s %-14s step %-4s %s", f["seed"], f["kind"], st[1], replay)
+                failed[fails] = sprintf("  seed %-8s %-14s step %-4s %s", f["seed"], f["kind"],
+                                        st[1], replay)
         }
 }
 END {
