@@ -24,6 +24,13 @@ booted must succeed; one into a VM whose guest has not booted yet may instead fa
 after unplug-timeout-ms (2 s here), as emud(8) documents: the emulator stays plugged and its
 device, with an unplug request pending, stays in QEMU. The invariants hold either way.
 
+Left out on purpose: the crash-loop give-up (restart-limit-burst is 1000 here), since killing a
+given-up emulator sends device_del for a device without a backend, a known way to hang QEMU
+7.2's monitor (BUGS in emud(8)); test-crash-loop covers the give-up. A kill into a VM whose QEMU
+logged a failed vhost-user reconnection may also time out (see chaos_steps.Pre).
+
+--ids replaces the id pool (for instance to look past a bug that every id with '-' hits).
+
 On a violation the seed, the step number, the violated invariant and the step list are printed,
 with the command that replays the run up to that step (steps are drawn without looking at the
 world, so the first M steps of any run of a seed are the same), and the run's directory (emud's,
