@@ -365,6 +365,8 @@ void emulator_adopt(Emulator *e, const char *was, pid_t pid, guint64 start_time)
                         emu_warn(&ctx, "pid %d is not this emulator any more (%s); it is left "
                                  "alone",
                                  (int)pid, r == -ESRCH ? "gone or reused" : g_strerror(-r));
+                /* Its process died while no emud watched: nobody else removes its leaf. */
+                emulator_release_confinement(e);
                 return;
         }
         e->greeted = true; /* it greeted the last emud */
