@@ -45,6 +45,21 @@ def proc_state(pid):
     return stat[stat.rindex(b")") + 2:][:1].decode()
 
 
+def qsd_pids(wd):
+    """qemu-storage-daemon processes serving this test's files (zombies excluded), sorted."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                cmd = Path(f"/proc/{d}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-storage-daemon" in cmd and str(wd).encode() in cmd and \
+                    proc_state(int(d)) not in (None, "Z"):
+                out.append(int(d))
+    return sorted(out)
+
+
 def wait_gone(pid, timeout=10):
     """Wait until pid no longer exists (a zombie still exists: someone must reap it)."""
     try:

@@ -25,19 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emudtest as t  # noqa: E402
 
 
-def qsd_pids(wd):
-    """qemu-storage-daemon processes serving this test's images (zombies excluded)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                cmd = Path(f"/proc/{d}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-storage-daemon" in cmd and str(wd).encode() in cmd and \
-                    t.proc_state(int(d)) not in (None, "Z"):
-                out.append(int(d))
-    return sorted(out)
 
 
 def alive(emud):
@@ -80,7 +67,7 @@ def check_rolled_back(emud, vm, wd):
     chardevs = [c["label"] for c in vm.qmp.cmd("query-chardev")]
     assert "emud-disk0-chr" not in chardevs, chardevs
     assert vm_files(emud) in ([], ["qmp.sock"]), vm_files(emud)
-    assert qsd_pids(wd) == [], f"orphan qemu-storage-daemon: {qsd_pids(wd)}"
+    assert t.qsd_pids(wd) == [], f"orphan qemu-storage-daemon: {t.qsd_pids(wd)}"
     vms = json.loads(emud.emuctl("--json", "vm-list", check=True, timeout=30).stdout)
     assert [(v["name"], v["state"]) for v in vms] == [("vm1", "connected")], vms
     alive(emud)
@@ -133,12 +120,12 @@ def test(steps):
                 e = listing(emud)["disk0"]
                 assert e["state"] == "plugged", e
                 assert "emud-disk0" in peripherals(vm)
-                assert qsd_pids(wd) == [e["pid"]], (qsd_pids(wd), e)
+                assert t.qsd_pids(wd) == [e["pid"]], (t.qsd_pids(wd), e)
 
             with steps.step("cleanup: shutdown --stop-emulators leaves no process"):
                 emud.emuctl("shutdown", "--stop-emulators", check=True, timeout=60)
                 assert emud.stop() == 0, emud.log()
-                assert qsd_pids(wd) == []
+                assert t.qsd_pids(wd) == []
         finally:
             if emud is not None:
                 emud.kill()

@@ -32,19 +32,6 @@ def listing(emud):
     return {e["id"]: e for e in json.loads(emud.emuctl("--json", "list", check=True).stdout)}
 
 
-def qsd_pids(wd):
-    """qemu-storage-daemon processes serving this test's images (zombies excluded)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                cmd = Path(f"/proc/{d}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-storage-daemon" in cmd and str(wd).encode() in cmd and \
-                    t.proc_state(int(d)) not in (None, "Z"):
-                out.append(int(d))
-    return sorted(out)
 
 
 def settled(emud, ids):
@@ -89,7 +76,7 @@ def test(steps):
                         assert now[name]["pid"] != before[name]["pid"], (cycle, now)
                     else:
                         assert now[name]["pid"] == before[name]["pid"], (cycle, before, now)
-                pids = qsd_pids(wd)
+                pids = t.qsd_pids(wd)
                 assert pids == sorted(e["pid"] for e in now.values()), (cycle, pids, now)
                 assert runtime_files(emud) == expected_files, runtime_files(emud)
             print(f"  {CYCLES} cycles, {CYCLES // 5} crashes while emud was down")
@@ -132,7 +119,7 @@ def test(steps):
             now = listing(emud)
             outcome = "finished" if "disk2" in now else "rolled back"
             print(f"  the interrupted spawn was {outcome}")
-            assert qsd_pids(wd) == sorted(e["pid"] for e in now.values()), (qsd_pids(wd), now)
+            assert t.qsd_pids(wd) == sorted(e["pid"] for e in now.values()), (t.qsd_pids(wd), now)
             labels = [c["label"] for c in vm.qmp.cmd("query-chardev")]
             names = {p["name"] for p in vm.qmp.cmd("qom-list", path="/machine/peripheral")}
             if "disk2" not in now:
@@ -181,7 +168,7 @@ def test(steps):
         with steps.step("cleanup: shutdown --stop-emulators leaves nothing"):
             emud.emuctl("shutdown", "--stop-emulators", check=True)
             assert emud.stop() == 0
-            assert qsd_pids(wd) == []
+            assert t.qsd_pids(wd) == []
             assert list((emud.runtime_dir / "vm").rglob("*.sock")) == []
 
 

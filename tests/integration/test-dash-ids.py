@@ -16,7 +16,6 @@ vm-web_01 and emulators disk-1 and disk_2:
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,18 +49,6 @@ def busctl(bus, *args):
     return r.stdout
 
 
-def qsd_pids(wd):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                cmd = Path(f"/proc/{d}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-storage-daemon" in cmd and str(wd).encode() in cmd and \
-                    t.proc_state(int(d)) not in (None, "Z"):
-                out.append(int(d))
-    return sorted(out)
 
 
 def peripherals(vm):
@@ -94,7 +81,7 @@ def test(steps):
                     assert st["Device"] == f"emud-{i}", st
                     sock = emud.runtime_dir / "vm" / VM_NAME / f"{i}.vu.sock"
                     assert st["Socket"] == str(sock) and sock.is_socket(), (st, sock)
-                assert qsd_pids(wd) == sorted(e["pid"] for e in listed.values())
+                assert t.qsd_pids(wd) == sorted(e["pid"] for e in listed.values())
 
             with steps.step("D-Bus objects at the sd_bus_path_encode paths"):
                 tree = busctl(bus, "tree", "--list", "org.emud.Manager1").split()
@@ -138,7 +125,7 @@ def test(steps):
                 for i in IDS:
                     assert f"emud-{i}" not in names, names
                     assert f"emud-{i}-chr" not in chardevs, chardevs
-                assert t.poll_until(lambda: qsd_pids(wd) == [], 5, "no qsd left")
+                assert t.poll_until(lambda: t.qsd_pids(wd) == [], 5, "no qsd left")
                 left = sorted(p.name for p in (emud.runtime_dir / "vm" / VM_NAME).iterdir())
                 assert left == ["qmp.sock"], left
 
