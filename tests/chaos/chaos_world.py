@@ -35,7 +35,7 @@ IMG_SIZE = 4 * 1024 * 1024
 # give-up, whose failed devices a later kill would device_del without a backend, which is a
 # known way to hang QEMU 7.2's monitor (BUGS in emud(8)); test-crash-loop covers the give-up.
 CONFIG = """[emud]
-unplug-timeout-ms=2000
+unplug-timeout-ms=8000
 stop-grace-ms=1000
 qmp-timeout-ms=5000
 ready-timeout-ms=10000
