@@ -27,39 +27,49 @@ char *emu_bus_emulator_id(const char *path)
 }
 
 static const EmuBusColumn emulator_columns[] = {
-        { "id", 's', "ID", -20 },     { "vm", 's', "VM", -12 },
-        { "kind", 's', "KIND", -16 }, { "state", 's', "STATE", -11 },
-        { "pid", 'u', "PID", 8 },     { "restarts", 'u', "RESTARTS", 8 },
+        { "id", "ID", -20 },     { "vm", "VM", -12 },
+        { "kind", "KIND", -16 }, { "state", "STATE", -11 },
+        { "pid", "PID", 8 },     { "restarts", "RESTARTS", 8 },
 };
-const EmuBusList emu_bus_list_emulators = { "List", "(ssssuu)", emulator_columns,
+G_STATIC_ASSERT(G_N_ELEMENTS(emulator_columns) == sizeof(EMU_BUS_ROW_EMULATOR) - 1);
+const EmuBusList emu_bus_list_emulators = { "List", EMU_BUS_ROW_EMULATOR, emulator_columns,
                                             G_N_ELEMENTS(emulator_columns) };
 
 static const EmuBusColumn vm_columns[] = {
-        { "name", 's', "VM", -16 },
-        { "qmp", 's', "QMP", -40 },
-        { "state", 's', "STATE", 0 },
+        { "name", "VM", -16 },
+        { "qmp", "QMP", -40 },
+        { "state", "STATE", 0 },
 };
-const EmuBusList emu_bus_list_vms = { "ListVMs", "(sss)", vm_columns, G_N_ELEMENTS(vm_columns) };
+G_STATIC_ASSERT(G_N_ELEMENTS(vm_columns) == sizeof(EMU_BUS_ROW_VM) - 1);
+const EmuBusList emu_bus_list_vms = { "ListVMs", EMU_BUS_ROW_VM, vm_columns,
+                                      G_N_ELEMENTS(vm_columns) };
 
 static const EmuBusColumn kind_columns[] = {
-        { "kind", 's', NULL, -20 },
-        { "description", 's', NULL, 0 },
+        { "kind", NULL, -20 },
+        { "description", NULL, 0 },
 };
-const EmuBusList emu_bus_list_kinds = { "ListKinds", "(ss)", kind_columns,
+G_STATIC_ASSERT(G_N_ELEMENTS(kind_columns) == sizeof(EMU_BUS_ROW_KIND) - 1);
+const EmuBusList emu_bus_list_kinds = { "ListKinds", EMU_BUS_ROW_KIND, kind_columns,
                                         G_N_ELEMENTS(kind_columns) };
+
+/* The signature of the list's array's elements, "(ssssuu)". */
+static char *struct_signature(const EmuBusList *l)
+{
+        return g_strconcat("(", l->row, ")", NULL);
+}
 
 int emu_bus_append_list(sd_bus_message *m, const EmuBusList *l, json_t *rows)
 {
-        g_autofree char *inner = g_strndup(l->row + 1, strlen(l->row) - 2);
-        int r = sd_bus_message_open_container(m, 'a', l->row);
+        g_autofree char *element = struct_signature(l);
+        int r = sd_bus_message_open_container(m, 'a', element);
         size_t i;
         json_t *row;
         json_array_foreach (rows, i, row) {
                 if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'r', inner);
+                        r = sd_bus_message_open_container(m, 'r', l->row);
                 for (unsigned c = 0; r >= 0 && c < l->n_columns; c++) {
                         json_t *v = json_object_get(row, l->columns[c].key);
-                        if (l->columns[c].type == 'u') {
+                        if (l->row[c] == 'u') {
                                 uint32_t u = (uint32_t)json_integer_value(v);
                                 r = sd_bus_message_append_basic(m, 'u', &u);
                         } else {
@@ -78,13 +88,13 @@ int emu_bus_append_list(sd_bus_message *m, const EmuBusList *l, json_t *rows)
 int emu_bus_read_list(sd_bus_message *m, const EmuBusList *l, json_t **ret_rows)
 {
         g_autoptr(json_t) rows = json_array();
-        g_autofree char *inner = g_strndup(l->row + 1, strlen(l->row) - 2);
-        int r = sd_bus_message_enter_container(m, 'a', l->row);
-        while (r >= 0 && (r = sd_bus_message_enter_container(m, 'r', inner)) > 0) {
+        g_autofree char *element = struct_signature(l);
+        int r = sd_bus_message_enter_container(m, 'a', element);
+        while (r >= 0 && (r = sd_bus_message_enter_container(m, 'r', l->row)) > 0) {
                 json_t *row = json_object();
                 json_array_append_new(rows, row);
                 for (unsigned c = 0; r >= 0 && c < l->n_columns; c++) {
-                        if (l->columns[c].type == 'u') {
+                        if (l->row[c] == 'u') {
                                 uint32_t u = 0;
                                 r = sd_bus_message_read_basic(m, 'u', &u);
                                 json_object_set_new(row, l->columns[c].key, json_integer(u));

@@ -27,16 +27,23 @@ char *emu_bus_emulator_path(const char *id);
 /* The id in an emulator's object path; NULL when path is not one. g_free() it. */
 char *emu_bus_emulator_id(const char *path);
 
+/*
+ * The row types of the three lists, "s" or "u" per column: the tables below
+ * and emud's vtable both use them, so a column is declared in one place.
+ */
+#define EMU_BUS_ROW_EMULATOR "ssssuu"
+#define EMU_BUS_ROW_VM "sss"
+#define EMU_BUS_ROW_KIND "ss"
+
 typedef struct {
         const char *key;        /* JSON key (emuctl --json) */
-        char type;              /* 's' or 'u' */
         const char *title;      /* table heading; NULL: the table has no heading row */
         int width;              /* table column width; negative: left-aligned */
 } EmuBusColumn;
 
 typedef struct {
         const char *method;     /* the Manager1 method that returns it */
-        const char *row;        /* D-Bus signature of a row, "(ssssuu)" */
+        const char *row;        /* column types, one EMU_BUS_ROW_* */
         const EmuBusColumn *columns;
         unsigned n_columns;
 } EmuBusList;
