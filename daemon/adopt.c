@@ -56,7 +56,7 @@ static void adopt_emulator(Manager *m, const StateEmulator *se)
 {
         EmuLogCtx ctx = { .vm = se->vm, .emulator = se->id };
         Vm *vm = g_hash_table_lookup(m->vms, se->vm);
-        const EmuKind *kind = g_hash_table_lookup(m->kinds, se->kind);
+        EmuKind *kind = g_hash_table_lookup(m->kinds, se->kind);
         EmuRestartPolicy restart;
         g_autoptr(GError) err = NULL;
         EmuPlan *plan = NULL;

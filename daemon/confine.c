@@ -75,12 +75,8 @@ EmuSandbox *confine_prepare(const EmudConfig *cfg, const EmuKind *k, const EmuPl
                 const char *v = g_hash_table_lookup(plan->values, o->name);
                 if (o->type != EMU_OPT_PATH || !v)
                         continue;
-                const char *ro = o->writable_unless
-                                         ? g_hash_table_lookup(plan->values, o->writable_unless)
-                                         : NULL;
                 EmuSandboxBind b = { .path = v,
-                                     .writable = o->writable_unless &&
-                                                 !(ro && g_str_equal(ro, "on")) };
+                                     .writable = emu_option_writable(o, plan->values) };
                 g_array_append_val(binds, b);
         }
         EmuSandboxConfig sc = {
@@ -96,6 +92,7 @@ EmuSandbox *confine_prepare(const EmudConfig *cfg, const EmuKind *k, const EmuPl
                 .pids_max = k->pids_max,
                 .uid = cfg->emulator_uid,
                 .gid = cfg->emulator_gid,
+                .namespace_root = k->namespace_root,
                 .policy = policy,
                 .mode = mode,
         };

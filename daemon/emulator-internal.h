@@ -35,6 +35,10 @@ void emulator_vm_execute(Emulator *e, const char *command, json_t *args, StepFun
 void emulator_find_slot(Emulator *e);
 void emulator_release_slot(Emulator *e);
 void emulator_add_chardev(Emulator *e);
+void emulator_send_fd(Emulator *e);
+void emulator_close_fd(Emulator *e);
+/* device_add's arguments without the bus: driver, id, properties, chardev or fd. */
+json_t *emulator_device_args(const Emulator *e);
 void emulator_add_device(Emulator *e);
 void emulator_del_device(Emulator *e);
 void emulator_remove_chardev(Emulator *e);

@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "confine.h"
 #include "emu-error.h"
@@ -24,6 +25,11 @@ static void proc_output(void *userdata, const char *line)
         Emulator *e = userdata;
         EmuLogCtx ctx = emulator_log_ctx(e);
         emu_log_ctx(G_LOG_LEVEL_MESSAGE, &ctx, "%s", line);
+        if (e->kind->readiness == EMU_READY_OUTPUT && !e->ready &&
+            strstr(line, e->kind->ready_output)) {
+                e->ready = true;
+                emulator_advance(e);
+        }
 }
 
 char *emulator_exit_message(Emulator *e, const EmuExit *ex)
@@ -68,12 +74,12 @@ static void emu_qmp_ready(EmuQmpClient *c, json_t *greeting, void *userdata)
 {
         Emulator *e = userdata;
         EmuLogCtx ctx = emulator_log_ctx(e);
-        if (e->greeted) {
+        if (e->ready) {
                 /* An adopted emulator's monitor answering again: nothing else changes. */
                 emu_info(&ctx, "connected to its QMP monitor");
                 return;
         }
-        e->greeted = true;
+        e->ready = true;
         emulator_advance(e);
 }
 
@@ -270,8 +276,13 @@ static gboolean on_ready_timeout(gpointer userdata)
 {
         Emulator *e = userdata;
         e->timer = 0;
-        g_autofree char *msg = g_strdup_printf("%s sent no QMP greeting within %u ms",
-                                               e->kind->binary, e->cfg->ready_timeout_ms);
+        g_autofree char *msg =
+                e->kind->readiness == EMU_READY_OUTPUT
+                        ? g_strdup_printf("%s printed no line with \"%s\" within %u ms",
+                                          e->kind->binary, e->kind->ready_output,
+                                          e->cfg->ready_timeout_ms)
+                        : g_strdup_printf("%s sent no QMP greeting within %u ms",
+                                          e->kind->binary, e->cfg->ready_timeout_ms);
         if (e->state == EMU_STATE_RESTARTING) {
                 /* Counts as a failed restart: its exit is a crash like any other. */
                 EmuLogCtx ctx = emulator_log_ctx(e);
@@ -284,27 +295,51 @@ static gboolean on_ready_timeout(gpointer userdata)
         return G_SOURCE_REMOVE;
 }
 
+static bool kind_has_fd(const EmuKind *k, EmuFdRole role)
+{
+        for (size_t i = 0; i < k->n_fds; i++)
+                if (k->fds[i] == role)
+                        return true;
+        return false;
+}
+
 /*
- * Launch (or relaunch) the process: the vhost-user listening socket is
- * created once and kept; the monitor socket is new each time, listening in
- * the emulator, so that emud can reconnect to it after its own restart.
+ * Launch (or relaunch) the process. A vhost-user kind's listening socket
+ * is created once and kept; the monitor socket is new each time, listening
+ * in the emulator, so that emud can reconnect to it after its own restart.
+ * A remote kind gets one end of a new socketpair; emud keeps the other for
+ * QEMU.
  */
 bool emulator_launch(Emulator *e, GError **error)
 {
-        if (e->listen_fd < 0) {
+        if (e->kind->chardev_property && e->listen_fd < 0) {
                 e->listen_fd = listen_or_error(e->socket_path, error);
                 if (e->listen_fd < 0)
                         return false;
         }
-        emu_autofd mon_listen = listen_or_error(e->monitor_path, error);
-        if (mon_listen < 0)
-                return false;
-        /* Queued in the backlog until the emulator accepts: no race with its start. */
-        emu_autofd mon = emu_unix_connect(e->monitor_path);
-        if (mon < 0) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "connect %s: %s",
-                            e->monitor_path, g_strerror(-mon));
-                return false;
+        emu_autofd mon_listen = -1, mon = -1, remote = -1;
+        if (kind_has_fd(e->kind, EMU_FD_MONITOR)) {
+                mon_listen = listen_or_error(e->monitor_path, error);
+                if (mon_listen < 0)
+                        return false;
+                /* Queued in the backlog until the emulator accepts: no race with its start. */
+                mon = emu_unix_connect(e->monitor_path);
+                if (mon < 0) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "connect %s: %s",
+                                    e->monitor_path, g_strerror(-mon));
+                        return false;
+                }
+        }
+        if (kind_has_fd(e->kind, EMU_FD_REMOTE)) {
+                int pair[2];
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+                        g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "socketpair: %s",
+                                    g_strerror(errno));
+                        return false;
+                }
+                emu_close(e->remote_fd);
+                e->remote_fd = pair[0];
+                remote = pair[1];
         }
 
         EmuLogCtx ctx = emulator_log_ctx(e);
@@ -319,7 +354,9 @@ bool emulator_launch(Emulator *e, GError **error)
         }
         int fds[_EMU_FD_MAX];
         for (size_t i = 0; i < e->kind->n_fds; i++)
-                fds[i] = e->kind->fds[i] == EMU_FD_LISTEN ? e->listen_fd : mon_listen;
+                fds[i] = e->kind->fds[i] == EMU_FD_LISTEN   ? e->listen_fd
+                         : e->kind->fds[i] == EMU_FD_REMOTE ? remote
+                                                             : mon_listen;
         EmuLaunchSpec spec = { .argv = e->plan->argv, .fds = fds, .n_fds = e->kind->n_fds,
                                .sandbox = sb };
         int listener = -1;
@@ -327,12 +364,14 @@ bool emulator_launch(Emulator *e, GError **error)
                 return false;
         e->sandbox = g_steal_pointer(&sb);
         e->seccomp_killed = false;
-        e->greeted = false;
+        e->ready = e->kind->readiness == EMU_READY_EXEC;
         e->ready_late = false;
         watch_seccomp(e, listener);
         e->term_sent = false;
-        emulator_connect_monitor(e, emu_steal_fd(&mon));
-        emulator_set_timer(e, e->cfg->ready_timeout_ms, on_ready_timeout);
+        if (mon >= 0)
+                emulator_connect_monitor(e, emu_steal_fd(&mon));
+        if (!e->ready)
+                emulator_set_timer(e, e->cfg->ready_timeout_ms, on_ready_timeout);
 
         ctx.pid = e->proc.pid;
         g_autofree char *cmdline = g_strjoinv(" ", e->plan->argv);
@@ -369,7 +408,7 @@ void emulator_adopt(Emulator *e, const char *was, pid_t pid, guint64 start_time)
                 emulator_release_confinement(e);
                 return;
         }
-        e->greeted = true; /* it greeted the last emud */
+        e->ready = true; /* it ready the last emud */
         ctx.pid = e->proc.pid;
         emu_info(&ctx, "adopted the running process (was %s)", was);
         if (e->policy)
@@ -382,10 +421,12 @@ void emulator_adopt(Emulator *e, const char *was, pid_t pid, guint64 start_time)
         int fd = n >= 0 ? emu_proc_get_fd(&e->proc, n) : -ENOENT;
         if (fd >= 0)
                 e->listen_fd = fd;
-        else
+        else if (e->kind->chardev_property)
                 emu_warn(&ctx, "cannot recover its listening socket (%s); a restart will "
                          "listen on %s anew", g_strerror(-fd), e->socket_path);
 
+        if (!kind_has_fd(e->kind, EMU_FD_MONITOR))
+                return;
         int mon = emu_unix_connect(e->monitor_path);
         if (mon >= 0)
                 emulator_connect_monitor(e, mon);

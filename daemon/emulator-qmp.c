@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "emu-error.h"
+#include "emu-util.h"
 #include "emulator-internal.h"
 #include "qmp-codec.h"
 
@@ -150,10 +151,48 @@ void emulator_add_chardev(Emulator *e)
 {
         json_t *data = json_pack("{s:{s:s, s:{s:s}}, s:b}", "addr", "type", "unix", "data",
                                  "path", e->socket_path, "server", 0);
-        vm_set_reconnect(e->vm, data);
+        if (e->kind->reconnect)
+                vm_set_reconnect(e->vm, data);
         json_t *args = json_pack("{s:s, s:{s:s, s:o}}", "id", e->chardev_id, "backend", "type",
                                  "socket", "data", data);
         emulator_vm_execute(e, "chardev-add", args, step_chardev_add);
+}
+
+static void step_getfd(Emulator *e, json_t *ret, const GError *error)
+{
+        if (error) {
+                emulator_fail(e, EMU_ERROR_HOTPLUG_FAILED, "getfd on VM %s failed: %s",
+                              e->vm->name, error->message);
+                return;
+        }
+        e->fd_sent = true;
+}
+
+void emulator_send_fd(Emulator *e)
+{
+        /* The client sends it with the command and closes emud's copy. */
+        int fd = emu_steal_fd(&e->remote_fd);
+        e->qmp_busy = true;
+        StepCall *call = g_new0(StepCall, 1);
+        call->e = e;
+        call->step = step_getfd;
+        emu_qmp_client_execute_fd(e->vm->qmp, "getfd", json_pack("{s:s}", "fdname", e->fd_name),
+                                  fd, e->cfg->qmp_timeout_ms, on_step_reply, call);
+}
+
+static void step_closefd(Emulator *e, json_t *ret, const GError *error)
+{
+        if (error) {
+                EmuLogCtx ctx = emulator_log_ctx(e);
+                emu_warn(&ctx, "closefd %s failed: %s", e->fd_name, error->message);
+        }
+        e->fd_sent = false;
+}
+
+void emulator_close_fd(Emulator *e)
+{
+        emulator_vm_execute(e, "closefd", json_pack("{s:s}", "fdname", e->fd_name),
+                            step_closefd);
 }
 
 static void step_device_add(Emulator *e, json_t *ret, const GError *error)
@@ -164,14 +203,25 @@ static void step_device_add(Emulator *e, json_t *ret, const GError *error)
                 return;
         }
         e->device_added = true;
+        e->fd_sent = false; /* the device took it */
+}
+
+json_t *emulator_device_args(const Emulator *e)
+{
+        json_t *args = json_deep_copy(e->plan->device_args);
+        json_object_set_new(args, "id", json_string(e->qdev_id));
+        if (e->kind->chardev_property)
+                json_object_set_new(args, e->kind->chardev_property,
+                                    json_string(e->chardev_id));
+        else
+                json_object_set_new(args, e->kind->fd_property, json_string(e->fd_name));
+        return args;
 }
 
 void emulator_add_device(Emulator *e)
 {
-        json_t *args = json_deep_copy(e->plan->device_args);
-        json_object_set_new(args, "id", json_string(e->qdev_id));
+        json_t *args = emulator_device_args(e);
         json_object_set_new(args, "bus", json_string(e->slot));
-        json_object_set_new(args, e->kind->chardev_property, json_string(e->chardev_id));
         emulator_vm_execute(e, "device_add", args, step_device_add);
 }
 
@@ -269,7 +319,8 @@ static void step_probe_device(Emulator *e, json_t *ret, const GError *error)
                 EmuLogCtx ctx = emulator_log_ctx(e);
                 emu_warn(&ctx, "cannot list QEMU's devices (%s); assuming %s is there",
                          error->message, e->qdev_id);
-                e->device_added = e->chardev_added = true;
+                e->device_added = true;
+                e->chardev_added = e->kind->chardev_property != NULL;
                 e->probed = true;
                 return;
         }
@@ -280,6 +331,10 @@ static void step_probe_device(Emulator *e, json_t *ret, const GError *error)
                 const char *name = json_string_value(json_object_get(prop, "name"));
                 if (name && g_str_equal(name, e->qdev_id))
                         e->device_added = true;
+        }
+        if (!e->kind->chardev_property) {
+                e->probed = true;
+                return;
         }
         emulator_vm_execute(e, "query-chardev", NULL, step_probe_chardev);
 }

@@ -341,6 +341,7 @@ static void finalize(Emulator *e)
 {
         emulator_clear_timer(e);
         e->listen_fd = emu_close(e->listen_fd);
+        e->remote_fd = emu_close(e->remote_fd);
         emulator_drop_monitor(e);
         if (e->started) {
                 g_unlink(e->socket_path);
@@ -375,6 +376,10 @@ static void teardown(Emulator *e)
         }
         if (e->chardev_added && emulator_vm_usable(e)) {
                 emulator_remove_chardev(e);
+                return;
+        }
+        if (e->fd_sent && emulator_vm_usable(e)) {
+                emulator_close_fd(e);
                 return;
         }
         if (emu_proc_alive(&e->proc)) {
@@ -444,7 +449,7 @@ void emulator_advance(Emulator *e)
                 return;
         }
         if (e->state == EMU_STATE_RESTARTING) {
-                if (e->greeted && emu_proc_alive(&e->proc)) {
+                if (e->ready && emu_proc_alive(&e->proc)) {
                         emulator_clear_timer(e);
                         e->restarts++;
                         EmuLogCtx ctx = emulator_log_ctx(e);
@@ -470,16 +475,23 @@ void emulator_advance(Emulator *e)
                         emulator_find_slot(e);
                 return;
         }
-        if (!e->chardev_added) {
+        if (e->kind->chardev_property && !e->chardev_added) {
                 emulator_add_chardev(e);
                 return;
         }
+        if (e->kind->fd_property && !e->fd_sent && !e->device_added) {
+                emulator_send_fd(e);
+                return;
+        }
         if (e->state == EMU_STATE_STARTING) {
-                if (!e->greeted)
+                if (!e->ready)
                         return; /* waiting for the QMP greeting */
                 emulator_clear_timer(e);
                 EmuLogCtx ctx = emulator_log_ctx(e);
-                emu_info(&ctx, "ready (QMP greeting received)");
+                emu_info(&ctx, "ready (%s)",
+                         e->kind->readiness == EMU_READY_QMP_GREETING ? "QMP greeting received"
+                         : e->kind->readiness == EMU_READY_OUTPUT     ? "it printed its line"
+                                                                     : "running");
                 emulator_set_state(e, EMU_STATE_RUNNING);
         }
         if (!e->device_added) {
@@ -498,7 +510,7 @@ void emulator_advance(Emulator *e)
 
 /* ---- entry points ------------------------------------------------------- */
 
-Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, const EmuKind *kind,
+Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, EmuKind *kind,
                        const char *id, EmuPlan *plan, EmuRestartPolicy restart,
                        EmuPolicy *policy, EmuSeccompMode seccomp)
 {
@@ -507,7 +519,7 @@ Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, const 
         e->cfg = cfg;
         e->dispatch = dispatch;
         e->vm = vm;
-        e->kind = kind;
+        e->kind = emu_kind_ref(kind); /* it outlives a reload of the kinds */
         e->plan = plan;
         e->restart = restart;
         e->policy = policy;
@@ -523,6 +535,8 @@ Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, const 
         e->monitor_path = g_build_filename(vm->dir, mon, NULL);
         e->state = EMU_STATE_STARTING;
         e->listen_fd = -1;
+        e->remote_fd = -1;
+        e->fd_name = g_strdup_printf("emud-%s-fd", id);
         e->restart_times = g_array_new(FALSE, FALSE, sizeof(gint64));
         e->executions = g_ptr_array_new();
         emulator_proc_init(e);
@@ -548,9 +562,12 @@ void emulator_free(Emulator *e)
         emu_proc_deinit(&e->proc);
         emu_exit_clear(&e->last_exit);
         emu_close(e->listen_fd);
+        emu_close(e->remote_fd);
+        g_free(e->fd_name);
         g_clear_error(&e->failure);
         g_clear_error(&e->unplug_error);
         emu_plan_free(e->plan);
+        emu_kind_unref(e->kind);
         g_strfreev(e->slot_candidates);
         g_array_unref(e->restart_times);
         for (guint i = 0; i < e->executions->len; i++)
@@ -604,7 +621,7 @@ void emulator_vm_ready(Emulator *e)
 void emulator_vm_lost(Emulator *e)
 {
         /* QEMU is gone, and with it the device and the chardev. */
-        e->device_added = e->chardev_added = false;
+        e->device_added = e->chardev_added = e->fd_sent = false;
         if (e->unplug_waiting) {
                 e->unplug_waiting = false;
                 emulator_clear_timer(e);

@@ -56,7 +56,7 @@ struct Emulator {
         const EmudConfig *cfg;
         Dispatch *dispatch;
         Vm *vm;
-        const EmuKind *kind;
+        EmuKind *kind;          /* a reference */
         EmuPlan *plan;
         char *id;
         char *qdev_id;          /* QEMU's id for the device: emud-<id> */
@@ -70,7 +70,9 @@ struct Emulator {
 
         EmuProc proc;
         EmuExit last_exit;
-        int listen_fd;
+        int listen_fd;          /* vhost-user kinds: the socket QEMU connects to */
+        int remote_fd;          /* remote kinds: emud's end of the socketpair, until getfd */
+        char *fd_name;          /* remote kinds: the name getfd gives it in QEMU */
         EmuQmpClient *qmp;      /* the emulator's own monitor */
         GPtrArray *executions;  /* commands on that monitor for a requester, in flight */
 
@@ -91,11 +93,12 @@ struct Emulator {
         /* Facts, recorded by callbacks and read by emulator_advance(). */
         bool started;           /* the process was launched (or adopted) */
         bool exit_pending;      /* the process exited; not yet acted upon */
-        bool greeted;           /* the current process sent its QMP greeting */
+        bool ready;             /* the current process is ready (its kind's readiness) */
         bool restart_due;       /* the backoff timer fired */
         bool ready_late;        /* a restarted process missed its greeting deadline */
         bool slot_search;       /* qom-list/query-pci issued */
         bool chardev_added;
+        bool fd_sent;           /* getfd done, the fd not yet taken by device_add */
         bool device_added;
         bool unplug_waiting;    /* device_del accepted, DEVICE_DELETED awaited */
         bool term_sent;
@@ -119,7 +122,7 @@ bool emu_restart_from_name(const char *text, EmuRestartPolicy *ret);
 
 EmuLogCtx emulator_log_ctx(const Emulator *e);
 
-Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, const EmuKind *kind,
+Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, EmuKind *kind,
                        const char *id, EmuPlan *plan, EmuRestartPolicy restart,
                        EmuPolicy *policy, EmuSeccompMode seccomp);
 void emulator_free(Emulator *e);

@@ -320,7 +320,7 @@ void manager_spawn(Manager *m, const char *vm_name, const char *kind_name, const
                                     g_error_new(EMU_ERROR, EMU_ERROR_VM_LOST,
                                                 "VM %s is %s, not connected", vm_name,
                                                 vm_state_name(vm->state)));
-        const EmuKind *kind = g_hash_table_lookup(m->kinds, kind_name);
+        EmuKind *kind = g_hash_table_lookup(m->kinds, kind_name);
         if (!kind) {
                 g_autofree char **names =
                         (char **)g_hash_table_get_keys_as_array(m->kinds, NULL);
@@ -347,6 +347,19 @@ void manager_spawn(Manager *m, const char *vm_name, const char *kind_name, const
                                                 "seccomp=%s is not valid: must be enforce, "
                                                 "log or learn",
                                                 mode));
+        if (kind->unavailable)
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_UNKNOWN_KIND,
+                                                "kind %s is not available here: %s", kind_name,
+                                                kind->unavailable));
+        if (!emu_kind_restartable(kind) && restart != EMU_RESTART_NO)
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                                                "restart=%s is not possible for kind %s: its "
+                                                "device in QEMU cannot take a new process "
+                                                "(see emud-descriptor(5), reconnect); use "
+                                                "restart=no",
+                                                emu_restart_name(restart), kind_name));
         EmuPlan *plan = emu_plan_new(kind, options, &err);
         if (!plan)
                 return answer_error(m, done, userdata, err);

@@ -29,11 +29,14 @@ typedef enum {
 typedef enum {
         EMU_FD_MONITOR, /* a listening socket the emulator serves its QMP monitor on */
         EMU_FD_LISTEN,  /* the vhost-user listening socket emud holds */
+        EMU_FD_REMOTE,  /* one end of a socketpair; QEMU gets the other through getfd */
         _EMU_FD_MAX,
 } EmuFdRole;
 
 typedef enum {
-        EMU_READY_QMP_GREETING,
+        EMU_READY_QMP_GREETING, /* the greeting on the monitor */
+        EMU_READY_OUTPUT,       /* a line of its output contains ready_output */
+        EMU_READY_EXEC,         /* the process runs */
 } EmuReadiness;
 
 typedef struct {
@@ -44,6 +47,8 @@ typedef struct {
         char **values;           /* enum */
         guint64 min, max;        /* uint */
         char *writable_unless;   /* path: must be writable unless this bool option is on */
+        bool writable;           /* path: always writable */
+        bool directory;          /* path: a directory, not a file or block device */
         char *description;
 } EmuOptionSpec;
 
@@ -57,23 +62,40 @@ typedef struct {
         EmuFdRole *fds;          /* child fd 3 + i has role fds[i] */
         size_t n_fds;
         EmuReadiness readiness;
+        char *ready_output;      /* EMU_READY_OUTPUT: what the line contains */
         char *restart;           /* default restart policy: no, on-failure, always */
         /* Confinement profile ("sandbox" object); see emud-descriptor(5). */
         char *sandbox_steps;     /* "all", "none" or a list of steps */
         char *policy;            /* seccomp policy name; default: the kind's name */
         guint64 nofile, nproc;   /* rlimits; 0: the sandbox's defaults */
         guint64 memory_max, pids_max; /* cgroup limits; 0: not set */
+        bool namespace_root;     /* uid 0 in its user namespace, with capabilities there */
         char *driver;
-        char *chardev_property;
+        char *chardev_property;  /* a vhost-user kind: the socket is a chardev */
+        char *fd_property;       /* a remote kind: the property that names the getfd fd */
         json_t *device_properties;
+        bool hotplug;            /* device_add works on a running QEMU */
+        bool reconnect;          /* the chardev reconnects to a restarted emulator */
+        json_t *requires;        /* probes that decide whether the kind can run here */
+        char *package;           /* what provides binary, for messages */
+        /* Set when the kinds are loaded (emu_kinds_check()). */
+        char *source;            /* "descriptor" or "interop" */
+        char *unavailable;       /* why it cannot be spawned here; NULL if it can */
+        int refs;
 } EmuKind;
 
 EmuKind *emu_kind_load_data(const char *json, const char *origin, GError **error);
 EmuKind *emu_kind_load_file(const char *path, GError **error);
-void emu_kind_free(EmuKind *k);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(EmuKind, emu_kind_free)
+/* Kinds are shared between the table and the emulators made from them. */
+EmuKind *emu_kind_ref(EmuKind *k);
+void emu_kind_unref(EmuKind *k);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EmuKind, emu_kind_unref)
 
+/* Whether a new process can serve the device QEMU already has (restart in place). */
+bool emu_kind_restartable(const EmuKind *k);
 const EmuOptionSpec *emu_kind_find_option(const EmuKind *k, const char *name);
+/* Whether the emulator gets a path option's file read-write, given the plan's values. */
+bool emu_option_writable(const EmuOptionSpec *o, GHashTable *values);
 
 /* Load every *.json in dir; name → EmuKind*. A bad descriptor fails the whole load. */
 GHashTable *emu_kinds_load_dir(const char *dir, GError **error);

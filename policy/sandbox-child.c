@@ -150,8 +150,10 @@ static int build_root(const EmuSandbox *sb, int *trees, EmuChildFailure *f)
 static int switch_ids(const EmuSandbox *sb, EmuChildFailure *f)
 {
         /* Host root's supplementary groups would otherwise stay, unmapped but effective. */
-        if (setgroups(0, NULL) < 0 || setresgid(sb->gid, sb->gid, sb->gid) < 0 ||
-            setresuid(sb->uid, sb->uid, sb->uid) < 0)
+        uid_t uid = sb->userns ? sb->inner_uid : sb->uid;
+        gid_t gid = sb->userns ? sb->inner_gid : sb->gid;
+        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+            setresuid(uid, uid, uid) < 0)
                 FAIL(f, EMU_STEP_IDS, -1);
         return 0;
 }

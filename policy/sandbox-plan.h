@@ -54,6 +54,8 @@ struct EmuSandbox {
         bool userns;
         uid_t uid;
         gid_t gid;
+        uid_t inner_uid;        /* what the process is inside its user namespace */
+        gid_t inner_gid;
         char uid_map[64], gid_map[64];
 
         EmuMountOp *mounts;

@@ -106,9 +106,12 @@ static bool resolve_ids(EmuSandbox *sb, const EmuSandboxConfig *cfg, GError **er
                             (unsigned)sb->gid);
                 return false;
         }
-        g_snprintf(sb->uid_map, sizeof(sb->uid_map), "%u %u 1\n", (unsigned)sb->uid,
+        /* namespace_root: root inside, still only the unprivileged ids outside. */
+        sb->inner_uid = cfg->namespace_root ? 0 : sb->uid;
+        sb->inner_gid = cfg->namespace_root ? 0 : sb->gid;
+        g_snprintf(sb->uid_map, sizeof(sb->uid_map), "%u %u 1\n", (unsigned)sb->inner_uid,
                    (unsigned)sb->uid);
-        g_snprintf(sb->gid_map, sizeof(sb->gid_map), "%u %u 1\n", (unsigned)sb->gid,
+        g_snprintf(sb->gid_map, sizeof(sb->gid_map), "%u %u 1\n", (unsigned)sb->inner_gid,
                    (unsigned)sb->gid);
         return true;
 }
@@ -144,6 +147,12 @@ EmuSandbox *emu_sandbox_new(const EmuSandboxConfig *cfg, GError **error)
                 /* The cgroup namespace is unshared by the child once it is in its leaf. */
                 sb->clone_flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
                                   CLONE_NEWUTS | CLONE_NEWNET;
+        }
+        if (cfg->namespace_root && !sb->userns) {
+                /* Outside a user namespace, uid 0 would be the host's root. */
+                g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED,
+                            "namespace-root needs the namespaces step");
+                return NULL;
         }
         /* A user namespace has to map some id, so it always brings the ids step. */
         if (((sb->steps & EMU_SANDBOX_IDS) || sb->userns) && !resolve_ids(sb, cfg, error))

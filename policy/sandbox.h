@@ -50,6 +50,8 @@ typedef struct {
 
         uid_t uid;                      /* EMU_SANDBOX_ID_DEFAULT: user emud-emu, else 65534 */
         gid_t gid;
+        bool namespace_root;            /* uid and gid 0 inside the user namespace (mapped to
+                                           uid and gid outside), with its capabilities there */
 
         const EmuPolicy *policy;        /* required with EMU_SANDBOX_SECCOMP */
         EmuSeccompMode mode;

@@ -540,11 +540,22 @@ static guint64 submit(EmuQmpClient *c, Pending *p)
 void emu_qmp_client_execute(EmuQmpClient *c, const char *command, json_t *args,
                             guint timeout_ms, EmuQmpReplyFunc cb, void *userdata)
 {
+        emu_qmp_client_execute_fd(c, command, args, -1, timeout_ms, cb, userdata);
+}
+
+void emu_qmp_client_execute_fd(EmuQmpClient *c, const char *command, json_t *args, int fd,
+                               guint timeout_ms, EmuQmpReplyFunc cb, void *userdata)
+{
         if (muted(c)) {
                 json_decref(args);
+                close_fds(&fd, fd >= 0);
                 return;
         }
         Pending *p = g_new0(Pending, 1);
+        if (fd >= 0) {
+                p->fds = g_memdup2(&fd, sizeof(int));
+                p->n_fds = 1;
+        }
         p->command = g_strdup(command);
         p->msg = json_pack("{s:s}", "execute", command);
         if (args)

@@ -60,6 +60,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(EmuQmpClient, emu_qmp_client_free)
  */
 void emu_qmp_client_execute(EmuQmpClient *c, const char *command, json_t *args,
                             guint timeout_ms, EmuQmpReplyFunc cb, void *userdata);
+/* The same, with fd (taken over; -1 for none) sent as SCM_RIGHTS, as getfd needs. */
+void emu_qmp_client_execute_fd(EmuQmpClient *c, const char *command, json_t *args, int fd,
+                               guint timeout_ms, EmuQmpReplyFunc cb, void *userdata);
 
 /*
  * Send a whole command object ({"execute" or "exec-oob", "arguments"?});

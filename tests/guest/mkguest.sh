@@ -18,8 +18,14 @@ self=${BASH_SOURCE[0]}
 # Modules to load at boot, by module name. Their dependencies are added from the kernel's own
 # modules.dep, so the list only names what the tests need directly.
 # virtio_pci_legacy_dev/_modern_dev are real modules in 6.1 (split out of virtio_pci).
+# SCSI, for the multi-process lsi53c895a (PCI 1000:0012): sym53c8xx drives it, sd_mod gives its
+# scsi-hd /dev/sda. sd_mod comes before the controller driver so that a disk found while the
+# controller is probed gets its sd at once; modules.dep adds scsi_common, scsi_mod,
+# scsi_transport_spi and sd_mod's t10-pi and crc modules. crc-t10dif and crc64-rocksoft fall
+# back to their generic code when no crypto driver is loaded, so none is needed.
 want_modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk
-fuse virtiofs virtio_gpu"
+fuse virtiofs virtio_gpu
+scsi_mod sd_mod scsi_transport_spi sym53c8xx"
 
 # Idempotent: images newer than this script are up to date.
 if [ -f "$outdir/vmlinuz" ] && [ -f "$outdir/initrd.img" ] &&

@@ -38,7 +38,7 @@ from pathlib import Path
 from emudtest_qmp import QMP, QMPError, try_connect  # noqa: F401
 from emudtest_procs import (REPO, Bus, Emud, poll_until, stop_process,  # noqa: F401
                             become_subreaper, emuctl, emuctl_bin, emud_bin, emud_usable,
-                            proc_state, qsd_pids, wait_gone)
+                            pids_with, proc_state, qsd_pids, wait_gone)
 
 QEMU = os.environ.get("EMUD_QEMU", "qemu-system-x86_64")
 QSD = os.environ.get("EMUD_QSD", "qemu-storage-daemon")

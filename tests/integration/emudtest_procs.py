@@ -45,8 +45,9 @@ def proc_state(pid):
     return stat[stat.rindex(b")") + 2:][:1].decode()
 
 
-def qsd_pids(wd):
-    """qemu-storage-daemon processes serving this test's files (zombies excluded), sorted."""
+def pids_with(binary, wd):
+    """Live processes (zombies excluded) of binary whose command line names this test's files,
+    sorted."""
     out = []
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -54,10 +55,15 @@ def qsd_pids(wd):
                 cmd = Path(f"/proc/{d}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"qemu-storage-daemon" in cmd and str(wd).encode() in cmd and \
+            if binary.encode() in cmd and str(wd).encode() in cmd and \
                     proc_state(int(d)) not in (None, "Z"):
                 out.append(int(d))
     return sorted(out)
+
+
+def qsd_pids(wd):
+    """qemu-storage-daemon processes serving this test's files (zombies excluded), sorted."""
+    return pids_with("qemu-storage-daemon", wd)
 
 
 def wait_gone(pid, timeout=10):

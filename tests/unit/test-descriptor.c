@@ -52,7 +52,7 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
         g_assert_cmpint(g_unlink(f->image), ==, 0);
         g_assert_cmpint(g_rmdir(f->subdir), ==, 0);
         g_assert_cmpint(g_rmdir(f->dir), ==, 0);
-        emu_kind_free(f->kind);
+        emu_kind_unref(f->kind);
         g_free(f->dir);
         g_free(f->image);
         g_free(f->escaped);
