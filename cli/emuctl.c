@@ -202,7 +202,8 @@ static int cmd_vm_remove(Ctl *c, int argc, char **argv)
 {
         if (argc != 2)
                 return usage_error("usage: emuctl vm-remove NAME");
-        int r = call_strings(c, "RemoveVM", 0, NULL, argv[1], NULL);
+        /* Prepared emulators of a VM that never came are stopped first. */
+        int r = call_strings(c, "RemoveVM", LONG_CALL_USEC, NULL, argv[1], NULL);
         if (r == EXIT_OK && !c->json)
                 printf("VM %s removed\n", argv[1]);
         return r;
@@ -211,16 +212,22 @@ static int cmd_vm_remove(Ctl *c, int argc, char **argv)
 typedef struct {
         const char *vm, *kind, *id;
         char **options;
+        char **qmp;              /* prepare: where the VM's QEMU will listen */
+        GPtrArray *names, *opts, *qmp_paths; /* own the strings above */
 } SpawnArgs;
 
-static int append_spawn(sd_bus_message *m, void *userdata)
+static void spawn_args_clear(SpawnArgs *a)
 {
-        SpawnArgs *a = userdata;
-        int r = sd_bus_message_append(m, "sss", a->vm, a->kind, a->id);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'a', "{ss}");
-        for (char **o = a->options; r >= 0 && *o; o++) {
+        g_clear_pointer(&a->names, g_ptr_array_unref);
+        g_clear_pointer(&a->opts, g_ptr_array_unref);
+        g_clear_pointer(&a->qmp_paths, g_ptr_array_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SpawnArgs, spawn_args_clear)
+
+static int append_options(sd_bus_message *m, char **options)
+{
+        int r = sd_bus_message_open_container(m, 'a', "{ss}");
+        for (char **o = options; r >= 0 && *o; o++) {
                 const char *eq = strchr(*o, '=');
                 g_autofree char *key = g_strndup(*o, eq - *o);
                 r = sd_bus_message_append(m, "{ss}", key, eq + 1);
@@ -230,53 +237,118 @@ static int append_spawn(sd_bus_message *m, void *userdata)
         return sd_bus_message_close_container(m);
 }
 
+static int append_spawn(sd_bus_message *m, void *userdata)
+{
+        SpawnArgs *a = userdata;
+        int r = sd_bus_message_append(m, "sss", a->vm, a->kind, a->id);
+        return r < 0 ? r : append_options(m, a->options);
+}
+
+static int append_prepare(sd_bus_message *m, void *userdata)
+{
+        SpawnArgs *a = userdata;
+        int r = sd_bus_message_append(m, "s", a->vm);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, a->qmp);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", a->kind, a->id);
+        return r < 0 ? r : append_options(m, a->options);
+}
+
+/*
+ * [--restart=P] [--seccomp=M] [--qmp PATH...] VM KIND ID [KEY=VALUE...]; the
+ * first two are emud's own options and travel as restart=P and seccomp=M.
+ * --qmp only where with_qmp.
+ */
+static int parse_spawn(const char *cmd, int argc, char **argv, bool with_qmp, SpawnArgs *a)
+{
+        a->names = g_ptr_array_new_with_free_func(g_free);
+        a->opts = g_ptr_array_new_with_free_func(g_free);
+        a->qmp_paths = g_ptr_array_new_with_free_func(g_free);
+        for (int i = 1; i < argc; i++) {
+                const char *arg = argv[i];
+                if (g_str_has_prefix(arg, "--restart="))
+                        g_ptr_array_add(a->opts, g_strconcat("restart=", arg + 10, NULL));
+                else if (g_str_has_prefix(arg, "--seccomp="))
+                        g_ptr_array_add(a->opts, g_strconcat("seccomp=", arg + 10, NULL));
+                else if (with_qmp && g_str_equal(arg, "--qmp") && i + 1 < argc)
+                        g_ptr_array_add(a->qmp_paths, g_strdup(argv[++i]));
+                else if (arg[0] == '-' && arg[1] == '-')
+                        return usage_error("%s: unknown option '%s'", cmd, arg);
+                else if (a->names->len < 3)
+                        g_ptr_array_add(a->names, g_strdup(arg));
+                else if (!strchr(arg, '=') || arg[0] == '=')
+                        return usage_error("%s: '%s' is not KEY=VALUE", cmd, arg);
+                else
+                        g_ptr_array_add(a->opts, g_strdup(arg));
+        }
+        if (a->names->len < 3)
+                return usage_error("usage: emuctl %s [--restart=POLICY] [--seccomp=MODE]%s VM "
+                                   "KIND ID [KEY=VALUE...]",
+                                   cmd, with_qmp ? " [--qmp PATH...]" : "");
+        g_ptr_array_add(a->opts, NULL);
+        g_ptr_array_add(a->qmp_paths, NULL);
+        a->vm = g_ptr_array_index(a->names, 0);
+        a->kind = g_ptr_array_index(a->names, 1);
+        a->id = g_ptr_array_index(a->names, 2);
+        a->options = (char **)a->opts->pdata;
+        a->qmp = (char **)a->qmp_paths->pdata;
+        return EXIT_OK;
+}
+
 static int print_status(Ctl *c, const char *id);
 
 static int cmd_spawn(Ctl *c, int argc, char **argv)
 {
-        /* --restart=POLICY is emud's own option; it travels as restart=POLICY. */
-        g_autoptr(GPtrArray) rest = g_ptr_array_new_with_free_func(g_free);
-        for (int i = 1; i < argc; i++) {
-                if (g_str_has_prefix(argv[i], "--restart="))
-                        g_ptr_array_add(rest, g_strconcat("restart=", argv[i] + 10, NULL));
-                else if (g_str_has_prefix(argv[i], "--seccomp="))
-                        g_ptr_array_add(rest, g_strconcat("seccomp=", argv[i] + 10, NULL));
-                else if (argv[i][0] == '-' && argv[i][1] == '-')
-                        return usage_error("spawn: unknown option '%s'", argv[i]);
-                else
-                        g_ptr_array_add(rest, g_strdup(argv[i]));
-        }
-        if (rest->len < 3)
-                return usage_error("usage: emuctl spawn [--restart=POLICY] [--seccomp=MODE] VM "
-                                   "KIND ID [KEY=VALUE...]");
-        /* Positional first, options after: move restart= behind the three names. */
-        g_autoptr(GPtrArray) names = g_ptr_array_new();
-        g_autoptr(GPtrArray) opts = g_ptr_array_new();
-        for (guint i = 0; i < rest->len; i++) {
-                char *a = g_ptr_array_index(rest, i);
-                if (names->len < 3 && !g_str_has_prefix(a, "restart=") &&
-                    !g_str_has_prefix(a, "seccomp="))
-                        g_ptr_array_add(names, a);
-                else
-                        g_ptr_array_add(opts, a);
-        }
-        if (names->len < 3)
-                return usage_error("usage: emuctl spawn [--restart=POLICY] [--seccomp=MODE] VM "
-                                   "KIND ID [KEY=VALUE...]");
-        for (guint i = 0; i < opts->len; i++) {
-                const char *o = g_ptr_array_index(opts, i);
-                if (!strchr(o, '=') || o[0] == '=')
-                        return usage_error("spawn: '%s' is not KEY=VALUE", o);
-        }
-        g_ptr_array_add(opts, NULL);
-        SpawnArgs a = { g_ptr_array_index(names, 0), g_ptr_array_index(names, 1),
-                        g_ptr_array_index(names, 2), (char **)opts->pdata };
+        g_auto(SpawnArgs) a = { 0 };
+        int r = parse_spawn("spawn", argc, argv, false, &a);
+        if (r != EXIT_OK)
+                return r;
         g_autoptr(sd_bus_message) reply = NULL;
-        int r = call(c, MANAGER_PATH, MANAGER_IFACE, "Spawn", LONG_CALL_USEC, &reply,
-                     append_spawn, &a);
+        r = call(c, MANAGER_PATH, MANAGER_IFACE, "Spawn", LONG_CALL_USEC, &reply, append_spawn,
+                 &a);
         if (r != EXIT_OK)
                 return r;
         return print_status(c, a.id);
+}
+
+static int cmd_prepare(Ctl *c, int argc, char **argv)
+{
+        g_auto(SpawnArgs) a = { 0 };
+        int r = parse_spawn("prepare", argc, argv, true, &a);
+        if (r != EXIT_OK)
+                return r;
+        g_autoptr(sd_bus_message) reply = NULL;
+        r = call(c, MANAGER_PATH, MANAGER_IFACE, "Prepare", LONG_CALL_USEC, &reply,
+                 append_prepare, &a);
+        if (r != EXIT_OK)
+                return r;
+        const char *path = NULL;
+        g_auto(GStrv) args = NULL;
+        int k = sd_bus_message_read(reply, "o", &path);
+        if (k >= 0)
+                k = sd_bus_message_read_strv(reply, &args);
+        if (k < 0) {
+                fprintf(stderr, "emuctl: cannot read emud's reply: %s\n", g_strerror(-k));
+                return EXIT_DAEMON;
+        }
+        if (c->json) {
+                g_autoptr(json_t) list = json_array();
+                for (char **p = args; *p; p++)
+                        json_array_append_new(list, json_string(*p));
+                g_autoptr(json_t) obj = json_pack("{s:s, s:s, s:O}", "id", a.id, "object", path,
+                                                  "qemu-args", list);
+                json_dumpf(obj, stdout, JSON_INDENT(2));
+                putchar('\n');
+                return EXIT_OK;
+        }
+        /* One line a shell takes as it is: paste it into QEMU's command line. */
+        for (char **p = args; *p; p++) {
+                g_autofree char *q = g_shell_quote(*p);
+                printf("%s%s", p == args ? "" : " ", q);
+        }
+        putchar('\n');
+        return EXIT_OK;
 }
 
 static int cmd_kill(Ctl *c, int argc, char **argv)
@@ -473,6 +545,10 @@ static const Command commands[] = {
         { "spawn", cmd_spawn,
           "[--restart=no|on-failure|always] [--seccomp=enforce|log|learn]\n"
           "             VM KIND ID [KEY=VALUE...]  start an emulator and hot-plug it" },
+        { "prepare", cmd_prepare,
+          "[--qmp PATH...] [--restart=...] [--seccomp=...]\n"
+          "             VM KIND ID [KEY=VALUE...]  start an emulator for a QEMU not yet\n"
+          "                                  running; print QEMU's arguments for it" },
         { "policy", cmd_policy, "dump ID           print the policy learned in learn mode" },
         { "kill", cmd_kill, "ID                     unplug an emulator and stop it" },
         { "list", cmd_list, "                       list emulators" },

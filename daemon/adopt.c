@@ -39,7 +39,7 @@ static void stop_unsupervised(const StateEmulator *se)
 static void adopt_vm(Manager *m, const StateVm *v)
 {
         if (!emu_id_valid(v->name) || g_hash_table_contains(m->vms, v->name) ||
-            v->qmp[0] != '/') {
+            (v->qmp ? v->qmp[0] != '/' : !v->defined)) {
                 emu_warn(NULL, "state file: skipping bad VM entry '%s'", v->name);
                 return;
         }
@@ -49,6 +49,12 @@ static void adopt_vm(Manager *m, const StateVm *v)
         if (r < 0)
                 emu_warn(&ctx, "cannot create %s: %s", vm->dir, g_strerror(-r));
         manager_register_vm(m, vm);
+        if (v->defined) {
+                /* Its prepared emulators settle in their own adoption. */
+                vm->state = VM_DEFINED;
+                vm_wait_for_qemu(vm);
+                return;
+        }
         vm_reconnect(vm);
 }
 

@@ -33,7 +33,9 @@ struct BusService {
 
 typedef struct {
         sd_bus_message *call;
-        char *path; /* object path to return, for Spawn */
+        char *path;      /* object path to return, for Spawn and Prepare */
+        Manager *m;      /* Prepare: where to find the emulator for its QEMU arguments */
+        char *prepared;  /* Prepare: the emulator's id */
 } Reply;
 
 static Reply *reply_new(sd_bus_message *call, const char *path)
@@ -44,6 +46,25 @@ static Reply *reply_new(sd_bus_message *call, const char *path)
         return r;
 }
 
+/* Prepare's answer: the object, and what QEMU's command line needs. */
+static int reply_prepared(Reply *r)
+{
+        Emulator *e = manager_find_emulator(r->m, NULL, r->prepared, NULL);
+        if (!e)
+                return sd_bus_reply_method_errorf(r->call, emu_error_dbus_name(EMU_ERROR_FAILED),
+                                                  "emulator %s went away", r->prepared);
+        g_auto(GStrv) args = emulator_qemu_args(e);
+        g_autoptr(sd_bus_message) reply = NULL;
+        int rc = sd_bus_message_new_method_return(r->call, &reply);
+        if (rc >= 0)
+                rc = sd_bus_message_append(reply, "o", r->path);
+        if (rc >= 0)
+                rc = sd_bus_message_append_strv(reply, args);
+        if (rc >= 0)
+                rc = sd_bus_send(NULL, reply, NULL);
+        return rc;
+}
+
 static void reply_done(void *userdata, const GError *error)
 {
         Reply *r = userdata;
@@ -52,6 +73,8 @@ static void reply_done(void *userdata, const GError *error)
                 int code = error->domain == EMU_ERROR ? error->code : EMU_ERROR_FAILED;
                 rc = sd_bus_reply_method_errorf(r->call, emu_error_dbus_name(code), "%s",
                                                 error->message);
+        } else if (r->prepared) {
+                rc = reply_prepared(r);
         } else if (r->path) {
                 rc = sd_bus_reply_method_return(r->call, "o", r->path);
         } else {
@@ -61,6 +84,7 @@ static void reply_done(void *userdata, const GError *error)
                 g_warning("cannot send D-Bus reply: %s", g_strerror(-rc));
         sd_bus_message_unref(r->call);
         g_free(r->path);
+        g_free(r->prepared);
         g_free(r);
 }
 
@@ -104,10 +128,8 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *r
         int r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        g_autoptr(GError) err = NULL;
-        if (!manager_remove_vm(b->m, name, &err))
-                return reply_gerror(ret_error, err);
-        return sd_bus_reply_method_return(msg, NULL);
+        manager_remove_vm(b->m, name, reply_done, reply_new(msg, NULL));
+        return 1;
 }
 
 static int read_options(sd_bus_message *msg, GHashTable *options)
@@ -139,6 +161,34 @@ static int method_spawn(sd_bus_message *msg, void *userdata, sd_bus_error *ret_e
         if (!path)
                 return -ENOMEM;
         manager_spawn(b->m, vm, kind, id, options, reply_done, reply_new(msg, path));
+        return 1;
+}
+
+static int method_prepare(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
+{
+        BusService *b = userdata;
+        const char *vm, *kind, *id;
+        g_auto(GStrv) qmp = NULL;
+        int r = sd_bus_message_read(msg, "s", &vm);
+        if (r >= 0)
+                r = sd_bus_message_read_strv(msg, &qmp);
+        if (r >= 0)
+                r = sd_bus_message_read(msg, "ss", &kind, &id);
+        if (r < 0)
+                return r;
+        g_autoptr(GHashTable) options = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                              g_free);
+        r = read_options(msg, options);
+        if (r < 0)
+                return r;
+        g_autofree char *path = emu_bus_emulator_path(id);
+        if (!path)
+                return -ENOMEM;
+        Reply *reply = reply_new(msg, path);
+        reply->m = b->m;
+        reply->prepared = g_strdup(id);
+        manager_prepare(b->m, vm, (const char *const *)qmp, kind, id, options, reply_done,
+                        reply);
         return 1;
 }
 
@@ -238,7 +288,7 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *re
         for (guint i = 0; i < all->len; i++) {
                 const Vm *vm = g_ptr_array_index(all, i);
                 json_array_append_new(rows, json_pack("{s:s, s:s, s:s}", "name", vm->name, "qmp",
-                                                      vm->qmp_path, "state",
+                                                      vm->qmp_path ? vm->qmp_path : "", "state",
                                                       vm_state_name(vm->state)));
         }
         return reply_list(msg, &emu_bus_list_vms, rows);
@@ -281,6 +331,11 @@ static const sd_bus_vtable manager_vtable[] = {
                                          SD_BUS_PARAM(options),
                                  "o", SD_BUS_PARAM(emulator), method_spawn,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Prepare", "sasssa{ss}",
+                                 SD_BUS_PARAM(vm) SD_BUS_PARAM(qmp_sockets) SD_BUS_PARAM(kind)
+                                         SD_BUS_PARAM(id) SD_BUS_PARAM(options),
+                                 "oas", SD_BUS_PARAM(emulator) SD_BUS_PARAM(qemu_args),
+                                 method_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Kill", "s", SD_BUS_PARAM(id), "", , method_kill,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("QmpSocket", "s", SD_BUS_PARAM(vm), "s", SD_BUS_PARAM(path),

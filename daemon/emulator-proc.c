@@ -394,6 +394,7 @@ void emulator_adopt(Emulator *e, const char *was, pid_t pid, guint64 start_time)
 {
         e->state = EMU_STATE_ADOPTING;
         e->adopted_from = g_strdup(was);
+        e->cold = g_str_equal(was, "prepared");
         e->started = true;
         e->slot_search = true;
         EmuLogCtx ctx = emulator_log_ctx(e);

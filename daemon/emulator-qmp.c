@@ -344,3 +344,65 @@ void emulator_probe_device(Emulator *e)
         emulator_vm_execute(e, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"),
                             step_probe_device);
 }
+
+/* ---- cold-plug: QEMU's command line ------------------------------------- */
+
+/* One -device/-chardev option value: commas doubled, as QEMU's option syntax needs. */
+static void append_opt(GString *out, const char *key, const char *value)
+{
+        if (out->len)
+                g_string_append_c(out, ',');
+        if (key)
+                g_string_append_printf(out, "%s=", key);
+        for (const char *c = value; *c; c++) {
+                if (*c == ',')
+                        g_string_append_c(out, ',');
+                g_string_append_c(out, *c);
+        }
+}
+
+static char *device_opts(json_t *args)
+{
+        g_autoptr(GString) out = g_string_new(NULL);
+        append_opt(out, NULL, json_string_value(json_object_get(args, "driver")));
+        const char *key;
+        json_t *v;
+        json_object_foreach (args, key, v) {
+                if (g_str_equal(key, "driver"))
+                        continue;
+                g_autofree char *text =
+                        json_is_string(v)    ? g_strdup(json_string_value(v))
+                        : json_is_boolean(v) ? g_strdup(json_is_true(v) ? "on" : "off")
+                        : json_is_integer(v) ? g_strdup_printf("%" JSON_INTEGER_FORMAT,
+                                                               json_integer_value(v))
+                                             : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                append_opt(out, key, text);
+        }
+        return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+char **emulator_qemu_args(const Emulator *e)
+{
+        GPtrArray *argv = g_ptr_array_new();
+        g_autoptr(GString) chr = g_string_new(NULL);
+        append_opt(chr, NULL, "socket");
+        append_opt(chr, "id", e->chardev_id);
+        append_opt(chr, "path", e->socket_path);
+        /* A QEMU that is not running cannot be asked for its schema: 7.2's spelling. */
+        if (e->kind->reconnect)
+                append_opt(chr, "reconnect", "1");
+        g_ptr_array_add(argv, g_strdup("-chardev"));
+        g_ptr_array_add(argv, g_string_free(g_steal_pointer(&chr), FALSE));
+
+        /* Its own root port, so that the device can be unplugged like a hot-plugged one. */
+        g_autofree char *port = g_strdup_printf("%s-port", e->qdev_id);
+        g_ptr_array_add(argv, g_strdup("-device"));
+        g_ptr_array_add(argv, g_strdup_printf("pcie-root-port,id=%s,chassis=%u,slot=0", port,
+                                              e->chassis));
+        g_autoptr(json_t) args = emulator_device_args(e);
+        json_object_set_new(args, "bus", json_string(port));
+        g_ptr_array_add(argv, g_strdup("-device"));
+        g_ptr_array_add(argv, device_opts(args));
+        g_ptr_array_add(argv, NULL);
+        return (char **)g_ptr_array_free(argv, FALSE);
+}

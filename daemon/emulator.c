@@ -31,6 +31,7 @@ const char *emu_state_name(EmuState s)
         static const char *const names[] = {
                 [EMU_STATE_STARTING] = "starting",     [EMU_STATE_RUNNING] = "running",
                 [EMU_STATE_PLUGGING] = "plugging",     [EMU_STATE_PLUGGED] = "plugged",
+                [EMU_STATE_PREPARED] = "prepared",
                 [EMU_STATE_RESTARTING] = "restarting", [EMU_STATE_ADOPTING] = "adopting",
                 [EMU_STATE_UNPLUGGING] = "unplugging", [EMU_STATE_STOPPING] = "stopping",
                 [EMU_STATE_FAILED] = "failed",         [EMU_STATE_GONE] = "gone",
@@ -254,6 +255,7 @@ static void handle_exit(Emulator *e)
                 emu_info(&ctx, "%s", e->last_exit.text);
                 return;
         case EMU_STATE_PLUGGED:
+        case EMU_STATE_PREPARED:
         case EMU_STATE_RESTARTING:
                 if (!e->kill_requested) {
                         crashed(e);
@@ -297,7 +299,13 @@ static void settle_adopted(Emulator *e)
         bool was_plugged = g_strv_contains((const char *const[]){ "plugged", "restarting",
                                                                   "failed", NULL },
                                            e->adopted_from);
+        if (alive && e->cold && !e->device_added) {
+                /* Prepared, and QEMU started without it while emud was away. */
+                emulator_set_state(e, EMU_STATE_PREPARED);
+                return;
+        }
         if (alive && e->device_added) {
+                e->cold = false;
                 if (!was_plugged)
                         emu_info(&ctx, "finishing the spawn an emud restart interrupted");
                 emu_info(&ctx, "plugged in VM %s as %s", e->vm->name, e->qdev_id);
@@ -321,6 +329,77 @@ static void settle_adopted(Emulator *e)
                  alive ? "process running" : "process gone", e->device_added ? "still" : "not");
         e->kill_requested = true;
         emulator_set_state(e, EMU_STATE_STOPPING);
+}
+
+/* ---- cold-plug ---------------------------------------------------------- */
+
+/*
+ * A prepared emulator: launched without a QEMU to plug into, then found in
+ * QEMU once it answers. Returns true when the hot-plug path takes over (QEMU
+ * started without it), false while this path still has something to do.
+ */
+static bool advance_cold(Emulator *e)
+{
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        if (!e->started) {
+                g_autoptr(GError) err = NULL;
+                e->started = true;
+                if (!emulator_launch(e, &err)) {
+                        emulator_fail(e, err->code, "%s", err->message);
+                        emulator_advance(e);
+                }
+                return false;
+        }
+        if (!e->ready)
+                return false;
+        if (!emulator_vm_usable(e)) {
+                if (e->state == EMU_STATE_PREPARED)
+                        return false;
+                emulator_clear_timer(e);
+                emu_info(&ctx, "ready; waiting for VM %s's QEMU to start with it", e->vm->name);
+                emulator_set_state(e, EMU_STATE_PREPARED);
+                DoneFunc done = g_steal_pointer(&e->spawn_done);
+                dispatch_done(e->dispatch, done, e->spawn_userdata, NULL);
+                return false;
+        }
+        if (!e->probed) {
+                emulator_probe_device(e);
+                return false;
+        }
+        e->cold = false;
+        if (e->device_added) {
+                emu_info(&ctx, "QEMU started with it: plugged into VM %s as %s", e->vm->name,
+                         e->qdev_id);
+                emulator_set_reason(e, NULL);
+                emulator_set_state(e, EMU_STATE_PLUGGED);
+                DoneFunc done = g_steal_pointer(&e->spawn_done);
+                dispatch_done(e->dispatch, done, e->spawn_userdata, NULL);
+                return false;
+        }
+        if (!e->kind->hotplug) {
+                emulator_fail(e, EMU_ERROR_HOTPLUG_FAILED,
+                              "QEMU of VM %s started without device %s, and kind %s cannot be "
+                              "hot-plugged: start QEMU with the arguments of emuctl prepare",
+                              e->vm->name, e->qdev_id, e->kind->name);
+                emulator_advance(e);
+                return false;
+        }
+        emu_info(&ctx, "QEMU of VM %s started without device %s; hot-plugging it",
+                 e->vm->name, e->qdev_id);
+        g_clear_pointer(&e->slot, g_free); /* its own root port is not in this QEMU */
+        emulator_set_state(e, EMU_STATE_RUNNING);
+        return true;
+}
+
+/* A prepared emulator whose QEMU has not started: it waits on, or restarts. */
+static void settle_prepared(Emulator *e)
+{
+        emulator_set_state(e, EMU_STATE_PREPARED);
+        if (!emu_proc_alive(&e->proc)) {
+                emu_exit_clear(&e->last_exit);
+                e->last_exit.text = g_strdup("exited while emud was not running");
+                crashed(e);
+        }
 }
 
 /* ---- teardown ----------------------------------------------------------- */
@@ -426,11 +505,13 @@ void emulator_advance(Emulator *e)
         if (e->state == EMU_STATE_ADOPTING) {
                 if (e->vm->state == VM_CONNECTING)
                         return; /* wait to learn what QEMU has */
-                if (!e->probed && emulator_vm_usable(e)) {
+                if (e->cold && e->vm->state == VM_DEFINED)
+                        settle_prepared(e);
+                else if (!e->probed && emulator_vm_usable(e)) {
                         emulator_probe_device(e);
                         return;
                 }
-                if (e->probed)
+                else if (e->probed)
                         settle_adopted(e);
                 else
                         e->kill_requested = true; /* QEMU is gone: nothing to adopt into */
@@ -455,7 +536,8 @@ void emulator_advance(Emulator *e)
                         EmuLogCtx ctx = emulator_log_ctx(e);
                         emu_info(&ctx, "restarted (restart %u); QEMU reconnects to %s",
                                  e->restarts, e->socket_path);
-                        emulator_set_state(e, EMU_STATE_PLUGGED);
+                        emulator_set_state(e, e->cold ? EMU_STATE_PREPARED
+                                                      : EMU_STATE_PLUGGED);
                         emulator_mark(e, EMU_DIRTY_PROPS);
                 } else if (e->restart_due) {
                         restart_now(e);
@@ -463,6 +545,8 @@ void emulator_advance(Emulator *e)
                 return;
         }
         if (e->state == EMU_STATE_PLUGGED || e->state == EMU_STATE_FAILED)
+                return;
+        if (e->cold && !advance_cold(e))
                 return;
         if (!e->started) {
                 first_launch(e);
@@ -588,6 +672,18 @@ void emulator_start(Emulator *e, DoneFunc done, void *userdata)
 {
         EmuLogCtx ctx = emulator_log_ctx(e);
         emu_info(&ctx, "spawning %s for VM %s", e->kind->name, e->vm->name);
+        e->spawn_done = done;
+        e->spawn_userdata = userdata;
+        emulator_advance(e);
+}
+
+void emulator_prepare(Emulator *e, unsigned chassis, DoneFunc done, void *userdata)
+{
+        EmuLogCtx ctx = emulator_log_ctx(e);
+        emu_info(&ctx, "preparing %s for VM %s (cold-plug)", e->kind->name, e->vm->name);
+        e->cold = true;
+        e->chassis = chassis;
+        e->slot = g_strdup_printf("%s-port", e->qdev_id);
         e->spawn_done = done;
         e->spawn_userdata = userdata;
         emulator_advance(e);

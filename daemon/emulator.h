@@ -29,6 +29,7 @@ typedef enum {
         EMU_STATE_RUNNING,
         EMU_STATE_PLUGGING,
         EMU_STATE_PLUGGED,
+        EMU_STATE_PREPARED,     /* ready for a QEMU that is not running yet (cold-plug) */
         EMU_STATE_RESTARTING,
         EMU_STATE_ADOPTING,
         EMU_STATE_UNPLUGGING,
@@ -94,6 +95,8 @@ struct Emulator {
         bool started;           /* the process was launched (or adopted) */
         bool exit_pending;      /* the process exited; not yet acted upon */
         bool ready;             /* the current process is ready (its kind's readiness) */
+        bool cold;              /* prepared for QEMU's command line, not yet seen in QEMU */
+        unsigned chassis;       /* cold: the chassis of the root port it gets */
         bool restart_due;       /* the backoff timer fired */
         bool ready_late;        /* a restarted process missed its greeting deadline */
         bool slot_search;       /* qom-list/query-pci issued */
@@ -129,6 +132,15 @@ void emulator_free(Emulator *e);
 
 /* done is answered through the dispatch, never from inside the call. */
 void emulator_start(Emulator *e, DoneFunc done, void *userdata);
+/*
+ * Cold-plug: start the process for a QEMU that is not running yet; done
+ * once it is ready. When the VM's QEMU answers and lists the device, the
+ * emulator is plugged; if QEMU lacks it, it is hot-plugged when the kind
+ * allows it, else it fails.
+ */
+void emulator_prepare(Emulator *e, unsigned chassis, DoneFunc done, void *userdata);
+/* What QEMU's command line needs to have the device at start (NULL-terminated). */
+char **emulator_qemu_args(const Emulator *e);
 /* force: stop the process even if QEMU will not let the device go (emud shutdown). */
 void emulator_kill(Emulator *e, bool force, DoneFunc done, void *userdata);
 

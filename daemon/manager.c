@@ -67,6 +67,8 @@ static void on_event(void *userdata, const char *vm_name, const char *name, json
                         o->ops->event(o->userdata, vm, name, data);
 }
 
+static void finish_remove(Manager *m, Vm *vm);
+
 static void on_collect(void *userdata, void *object)
 {
         Manager *m = userdata;
@@ -83,7 +85,9 @@ static void on_collect(void *userdata, void *object)
                 if (o->ops->emulator_removed)
                         o->ops->emulator_removed(o->userdata, e);
         g_hash_table_remove(m->emulators, e->id);
+        Vm *vm = e->vm;
         emulator_free(e);
+        finish_remove(m, vm);
 }
 
 static void on_flushed(void *userdata)
@@ -140,15 +144,20 @@ static void vm_ready(Vm *vm, void *userdata)
 static void vm_closed(Vm *vm, const GError *reason, void *userdata)
 {
         Manager *m = userdata;
+        g_autoptr(GPtrArray) list = emulators_of(m, vm);
         if (vm->add_done) {
                 /* AddVM never completed: the VM was never there. */
                 DoneFunc done = g_steal_pointer(&vm->add_done);
                 dispatch_done(m->dispatch, done, vm->add_userdata, reason);
-                unregister_vm(m, vm);
+                if (list->len == 0) {
+                        unregister_vm(m, vm);
+                        return;
+                }
+                /* Its prepared emulators still wait for a QEMU. */
+                vm->state = VM_DEFINED;
                 return;
         }
         /* QEMU is gone: its emulators have nothing left to serve. */
-        g_autoptr(GPtrArray) list = emulators_of(m, vm);
         for (guint i = 0; i < list->len; i++)
                 emulator_vm_lost(g_ptr_array_index(list, i));
 }
@@ -207,7 +216,8 @@ void manager_add_vm(Manager *m, const char *name, const char *const *qmp_paths, 
                                     g_error_new(EMU_ERROR, EMU_ERROR_INVALID_ID,
                                                 "invalid VM name '%s': use %s", name,
                                                 EMU_ID_RULE));
-        if (g_hash_table_contains(m->vms, name))
+        Vm *defined = g_hash_table_lookup(m->vms, name);
+        if (defined && (defined->state != VM_DEFINED || defined->remove_done))
                 return answer_error(m, done, userdata,
                                     g_error_new(EMU_ERROR, EMU_ERROR_EXISTS,
                                                 "VM %s is already registered", name));
@@ -218,6 +228,22 @@ void manager_add_vm(Manager *m, const char *name, const char *const *qmp_paths, 
         g_autoptr(GArray) fds = vm_connect_monitors(qmp_paths, &err);
         if (!fds)
                 return answer_error(m, done, userdata, err);
+        if (defined) {
+                /* Prepared emulators wait for it: its QEMU has started. */
+                if (defined->wait_timer) {
+                        g_source_remove(defined->wait_timer);
+                        defined->wait_timer = 0;
+                }
+                vm_set_paths(defined, qmp_paths);
+                defined->state = VM_CONNECTING;
+                defined->add_done = done;
+                defined->add_userdata = userdata;
+                int fd = g_array_index(fds, int, 0);
+                g_array_index(fds, int, 0) = -1;
+                g_array_remove_index(fds, 0);
+                vm_connect(defined, fd, fds);
+                return;
+        }
 
         Vm *vm = manager_new_vm(m, name, qmp_paths[0], qmp_paths + 1);
         int r = vm_make_dir(vm, true);
@@ -261,30 +287,62 @@ Emulator *manager_find_emulator(Manager *m, const char *vm, const char *id, GErr
         return e;
 }
 
-bool manager_remove_vm(Manager *m, const char *name, GError **error)
+static void remove_done_kill(void *userdata, const GError *error)
 {
-        Vm *vm = manager_find_vm(m, name, error);
-        if (!vm)
-                return false;
-        if (vm->state == VM_CONNECTING) {
-                g_set_error(error, EMU_ERROR, EMU_ERROR_BUSY, "VM %s is still being added",
-                            name);
-                return false;
-        }
+        (void)userdata;
+        (void)error; /* the emulator has logged it; the VM goes when it is collected */
+}
+
+/* The last emulator of a VM being removed was collected: the VM goes too. */
+static void finish_remove(Manager *m, Vm *vm)
+{
         g_autoptr(GPtrArray) users = emulators_of(m, vm);
-        if (users->len) {
+        if (!vm->remove_done || users->len)
+                return;
+        EmuLogCtx ctx = { .vm = vm->name };
+        emu_info(&ctx, "removed");
+        DoneFunc done = g_steal_pointer(&vm->remove_done);
+        dispatch_done(m->dispatch, done, vm->remove_userdata, NULL);
+        unregister_vm(m, vm);
+}
+
+void manager_remove_vm(Manager *m, const char *name, DoneFunc done, void *userdata)
+{
+        GError *err = NULL;
+        Vm *vm = manager_find_vm(m, name, &err);
+        if (!vm)
+                return answer_error(m, done, userdata, err);
+        if (vm->state == VM_CONNECTING || vm->remove_done)
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
+                                                "VM %s is still being %s", name,
+                                                vm->remove_done ? "removed" : "added"));
+        g_autoptr(GPtrArray) users = emulators_of(m, vm);
+        if (users->len && vm->state != VM_DEFINED) {
                 g_autoptr(GString) ids = g_string_new(NULL);
                 for (guint i = 0; i < users->len; i++)
                         g_string_append_printf(ids, "%s%s", i ? ", " : "",
                                                ((Emulator *)g_ptr_array_index(users, i))->id);
-                g_set_error(error, EMU_ERROR, EMU_ERROR_BUSY,
-                            "VM %s still has emulators (%s); kill them first", name, ids->str);
-                return false;
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
+                                                "VM %s still has emulators (%s); kill them "
+                                                "first",
+                                                name, ids->str));
         }
-        EmuLogCtx ctx = { .vm = vm->name };
-        emu_info(&ctx, "removed");
-        unregister_vm(m, vm);
-        return true;
+        /* A VM that never came: its prepared emulators are stopped with it. */
+        vm->remove_done = done;
+        vm->remove_userdata = userdata;
+        if (vm->wait_timer) {
+                g_source_remove(vm->wait_timer);
+                vm->wait_timer = 0;
+        }
+        for (guint i = 0; i < users->len; i++) {
+                Emulator *e = g_ptr_array_index(users, i);
+                if (!e->kill_done && e->state != EMU_STATE_STOPPING &&
+                    e->state != EMU_STATE_GONE)
+                        emulator_kill(e, true, remove_done_kill, NULL);
+        }
+        finish_remove(m, vm);
 }
 
 /* Take emud's own option key out of the kind's options. */
@@ -297,81 +355,193 @@ static char *steal_option(GHashTable *options, const char *key)
         return value;
 }
 
-void manager_spawn(Manager *m, const char *vm_name, const char *kind_name, const char *id,
-                   GHashTable *options, DoneFunc done, void *userdata)
+/* Every check of a Spawn or Prepare, then the emulator (registered); NULL with error set. */
+static Emulator *new_emulator(Manager *m, Vm *vm, const char *kind_name, const char *id,
+                              GHashTable *options, GError **error)
+{
+        EmuKind *kind = g_hash_table_lookup(m->kinds, kind_name);
+        if (!kind) {
+                g_autofree char **names =
+                        (char **)g_hash_table_get_keys_as_array(m->kinds, NULL);
+                g_autofree char *list = g_strjoinv(", ", names);
+                g_set_error(error, EMU_ERROR, EMU_ERROR_UNKNOWN_KIND,
+                            "unknown emulator kind '%s' (known: %s)", kind_name, list);
+                return NULL;
+        }
+        if (kind->unavailable) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_UNKNOWN_KIND,
+                            "kind %s is not available here: %s", kind_name, kind->unavailable);
+                return NULL;
+        }
+        /* "restart" and "seccomp" are emud's, not the kind's: out before the kind checks. */
+        EmuRestartPolicy restart;
+        g_autofree char *restart_text = steal_option(options, "restart");
+        if (!emu_restart_from_name(restart_text ? restart_text : kind->restart, &restart)) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                            "restart=%s is not valid: must be no, on-failure or always",
+                            restart_text ? restart_text : kind->restart);
+                return NULL;
+        }
+        if (!emu_kind_restartable(kind) && restart != EMU_RESTART_NO) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                            "restart=%s is not possible for kind %s: its device in QEMU cannot "
+                            "take a new process (see emud-descriptor(5), reconnect); use "
+                            "restart=no",
+                            emu_restart_name(restart), kind_name);
+                return NULL;
+        }
+        EmuSeccompMode seccomp = EMU_SECCOMP_ENFORCE;
+        g_autofree char *mode = steal_option(options, "seccomp");
+        if (mode && !emu_seccomp_mode_from_name(mode, &seccomp)) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                            "seccomp=%s is not valid: must be enforce, log or learn", mode);
+                return NULL;
+        }
+        EmuPlan *plan = emu_plan_new(kind, options, error);
+        if (!plan)
+                return NULL;
+        GError *err = NULL;
+        EmuPolicy *policy = confine_load_policy(m->cfg, kind, &err);
+        if (err) {
+                emu_plan_free(plan);
+                g_propagate_error(error, err);
+                return NULL;
+        }
+        Emulator *e = emulator_new(m->cfg, m->dispatch, vm, kind, id, plan, restart, policy,
+                                   seccomp);
+        manager_register_emulator(m, e);
+        return e;
+}
+
+static GError *check_new_id(Manager *m, const char *id)
 {
         GError *err = refuse_when_shutting_down(m);
         if (err)
-                return answer_error(m, done, userdata, err);
+                return err;
         if (!emu_id_valid(id))
-                return answer_error(m, done, userdata,
-                                    g_error_new(EMU_ERROR, EMU_ERROR_INVALID_ID,
-                                                "invalid emulator id '%s': use %s", id,
-                                                EMU_ID_RULE));
+                return g_error_new(EMU_ERROR, EMU_ERROR_INVALID_ID,
+                                   "invalid emulator id '%s': use %s", id, EMU_ID_RULE);
         if (g_hash_table_contains(m->emulators, id))
-                return answer_error(m, done, userdata,
-                                    g_error_new(EMU_ERROR, EMU_ERROR_EXISTS,
-                                                "an emulator with id '%s' already exists", id));
+                return g_error_new(EMU_ERROR, EMU_ERROR_EXISTS,
+                                   "an emulator with id '%s' already exists", id);
+        return NULL;
+}
+
+void manager_spawn(Manager *m, const char *vm_name, const char *kind_name, const char *id,
+                   GHashTable *options, DoneFunc done, void *userdata)
+{
+        GError *err = check_new_id(m, id);
+        if (err)
+                return answer_error(m, done, userdata, err);
         Vm *vm = manager_find_vm(m, vm_name, &err);
         if (!vm)
                 return answer_error(m, done, userdata, err);
         if (vm->state != VM_CONNECTED)
                 return answer_error(m, done, userdata,
                                     g_error_new(EMU_ERROR, EMU_ERROR_VM_LOST,
-                                                "VM %s is %s, not connected", vm_name,
-                                                vm_state_name(vm->state)));
-        EmuKind *kind = g_hash_table_lookup(m->kinds, kind_name);
-        if (!kind) {
-                g_autofree char **names =
-                        (char **)g_hash_table_get_keys_as_array(m->kinds, NULL);
-                g_autofree char *list = g_strjoinv(", ", names);
-                return answer_error(m, done, userdata,
-                                    g_error_new(EMU_ERROR, EMU_ERROR_UNKNOWN_KIND,
-                                                "unknown emulator kind '%s' (known: %s)",
-                                                kind_name, list));
-        }
-        /* "restart" and "seccomp" are emud's, not the kind's: out before the kind checks. */
-        EmuRestartPolicy restart;
-        g_autofree char *restart_text = steal_option(options, "restart");
-        if (!emu_restart_from_name(restart_text ? restart_text : kind->restart, &restart))
-                return answer_error(m, done, userdata,
-                                    g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
-                                                "restart=%s is not valid: must be no, "
-                                                "on-failure or always",
-                                                restart_text ? restart_text : kind->restart));
-        EmuSeccompMode seccomp = EMU_SECCOMP_ENFORCE;
-        g_autofree char *mode = steal_option(options, "seccomp");
-        if (mode && !emu_seccomp_mode_from_name(mode, &seccomp))
-                return answer_error(m, done, userdata,
-                                    g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
-                                                "seccomp=%s is not valid: must be enforce, "
-                                                "log or learn",
-                                                mode));
-        if (kind->unavailable)
-                return answer_error(m, done, userdata,
-                                    g_error_new(EMU_ERROR, EMU_ERROR_UNKNOWN_KIND,
-                                                "kind %s is not available here: %s", kind_name,
-                                                kind->unavailable));
-        if (!emu_kind_restartable(kind) && restart != EMU_RESTART_NO)
-                return answer_error(m, done, userdata,
-                                    g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
-                                                "restart=%s is not possible for kind %s: its "
-                                                "device in QEMU cannot take a new process "
-                                                "(see emud-descriptor(5), reconnect); use "
-                                                "restart=no",
-                                                emu_restart_name(restart), kind_name));
-        EmuPlan *plan = emu_plan_new(kind, options, &err);
-        if (!plan)
+                                                "VM %s is %s, not connected%s", vm_name,
+                                                vm_state_name(vm->state),
+                                                vm->state == VM_DEFINED
+                                                        ? " (emuctl prepare readies emulators "
+                                                          "for a QEMU that is not running)"
+                                                        : ""));
+        Emulator *e = new_emulator(m, vm, kind_name, id, options, &err);
+        if (!e)
                 return answer_error(m, done, userdata, err);
-        EmuPolicy *policy = confine_load_policy(m->cfg, kind, &err);
-        if (err) {
-                emu_plan_free(plan);
-                return answer_error(m, done, userdata, err);
-        }
-        Emulator *e = emulator_new(m->cfg, m->dispatch, vm, kind, id, plan, restart, policy,
-                                   seccomp);
-        manager_register_emulator(m, e);
         emulator_start(e, done, userdata);
+}
+
+/* The lowest chassis from 128 up that no prepared emulator of vm has. */
+static bool pick_chassis(Manager *m, Vm *vm, unsigned *ret)
+{
+        g_autoptr(GPtrArray) list = emulators_of(m, vm);
+        for (unsigned c = 128; c < 256; c++) {
+                bool used = false;
+                for (guint i = 0; i < list->len && !used; i++) {
+                        Emulator *e = g_ptr_array_index(list, i);
+                        used = e->cold && e->chassis == c;
+                }
+                if (!used) {
+                        *ret = c;
+                        return true;
+                }
+        }
+        return false;
+}
+
+void manager_prepare(Manager *m, const char *vm_name, const char *const *qmp_paths,
+                     const char *kind_name, const char *id, GHashTable *options, DoneFunc done,
+                     void *userdata)
+{
+        GError *err = check_new_id(m, id);
+        if (err)
+                return answer_error(m, done, userdata, err);
+        if (!emu_id_valid(vm_name))
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_INVALID_ID,
+                                                "invalid VM name '%s': use %s", vm_name,
+                                                EMU_ID_RULE));
+        bool have_paths = qmp_paths && qmp_paths[0];
+        for (size_t i = 0; have_paths && qmp_paths[i]; i++)
+                if (qmp_paths[i][0] != '/')
+                        return answer_error(m, done, userdata,
+                                            g_error_new(EMU_ERROR, EMU_ERROR_BAD_PATH,
+                                                        "QMP socket path '%s' must be absolute",
+                                                        qmp_paths[i]));
+        Vm *vm = g_hash_table_lookup(m->vms, vm_name);
+        if (vm && vm->state != VM_DEFINED)
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
+                                                "VM %s is %s: prepare is for a QEMU that has "
+                                                "not started (use spawn to hot-plug)",
+                                                vm_name, vm_state_name(vm->state)));
+        if (vm && have_paths && vm->qmp_path && !g_str_equal(vm->qmp_path, qmp_paths[0]))
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_EXISTS,
+                                                "VM %s already waits for QEMU at %s",
+                                                vm_name, vm->qmp_path));
+        EmuKind *kind = g_hash_table_lookup(m->kinds, kind_name);
+        if (kind && kind->fd_property)
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                                                "kind %s cannot be prepared: its device takes "
+                                                "an fd that only getfd on a running QEMU can "
+                                                "pass; spawn it once QEMU runs",
+                                                kind_name));
+        bool new_vm = !vm;
+        if (new_vm) {
+                vm = manager_new_vm(m, vm_name, have_paths ? qmp_paths[0] : NULL,
+                                    have_paths ? qmp_paths + 1 : NULL);
+                vm->state = VM_DEFINED;
+                int r = vm_make_dir(vm, true);
+                if (r < 0) {
+                        err = g_error_new(EMU_ERROR, EMU_ERROR_FAILED, "cannot create %s: %s",
+                                          vm->dir, g_strerror(-r));
+                        vm_free(vm);
+                        return answer_error(m, done, userdata, err);
+                }
+        }
+        unsigned chassis = 0;
+        if (!pick_chassis(m, vm, &chassis))
+                err = g_error_new(EMU_ERROR, EMU_ERROR_NO_FREE_SLOT,
+                                  "VM %s has 128 prepared emulators already", vm_name);
+        Emulator *e = err ? NULL : new_emulator(m, vm, kind_name, id, options, &err);
+        if (!e) {
+                if (new_vm) {
+                        vm_remove_dir(vm);
+                        vm_free(vm);
+                }
+                return answer_error(m, done, userdata, err);
+        }
+        if (new_vm) {
+                EmuLogCtx ctx = { .vm = vm_name };
+                emu_info(&ctx, "defined for cold-plug; its QEMU is not running yet");
+                manager_register_vm(m, vm);
+        } else if (have_paths && !vm->qmp_path) {
+                vm_set_paths(vm, qmp_paths);
+        }
+        emulator_prepare(e, chassis, done, userdata);
+        vm_wait_for_qemu(vm);
 }
 
 void manager_kill(Manager *m, const char *vm, const char *id, DoneFunc done, void *userdata)

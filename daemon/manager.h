@@ -61,9 +61,18 @@ void manager_add_observer(Manager *m, const ManagerObserver *ops, void *userdata
  */
 void manager_add_vm(Manager *m, const char *name, const char *const *qmp_paths, DoneFunc done,
                     void *userdata);
-bool manager_remove_vm(Manager *m, const char *name, GError **error);
+/* A defined VM's prepared emulators are stopped first; a connected VM must have none. */
+void manager_remove_vm(Manager *m, const char *name, DoneFunc done, void *userdata);
 void manager_spawn(Manager *m, const char *vm, const char *kind, const char *id,
                    GHashTable *options, DoneFunc done, void *userdata);
+/*
+ * Cold-plug: start an emulator for a VM whose QEMU is not running yet (the
+ * VM is defined if emud does not know it). qmp_paths (may be NULL) are where
+ * that QEMU's monitors will be; emud connects when the first accepts.
+ */
+void manager_prepare(Manager *m, const char *vm, const char *const *qmp_paths,
+                     const char *kind, const char *id, GHashTable *options, DoneFunc done,
+                     void *userdata);
 void manager_kill(Manager *m, const char *vm, const char *id, DoneFunc done, void *userdata);
 /* A command on an emulator's own QMP monitor; vm may be NULL (any VM). */
 bool manager_emulator_execute(Manager *m, const char *vm, const char *id, const char *command,

@@ -36,8 +36,10 @@ static char *render(Manager *m)
                 const Vm *vm = g_ptr_array_index(vms, i);
                 if (vm->add_done)
                         continue; /* AddVM has not succeeded yet */
-                g_autoptr(json_t) o = json_pack("{s:s, s:s}", "vm", vm->name, "qmp",
-                                                vm->qmp_path);
+                /* A defined VM (cold-plug) may have no path yet. */
+                g_autoptr(json_t) o = json_pack("{s:s, s:s?, s:b}", "vm", vm->name, "qmp",
+                                                vm->qmp_path, "defined",
+                                                vm->state == VM_DEFINED);
                 if (vm->extra_qmp_paths && vm->extra_qmp_paths[0]) {
                         json_t *extra = json_array();
                         for (char **p = vm->extra_qmp_paths; *p; p++)
@@ -249,10 +251,12 @@ StateSnapshot *state_load(const char *path)
                 const char *vm = o ? str(o, "vm") : NULL;
                 const char *emulator = o ? str(o, "emulator") : NULL;
                 StateEmulator *e = NULL;
-                if (o && vm && !emulator && str(o, "qmp")) {
+                bool defined = o && json_is_true(json_object_get(o, "defined"));
+                if (o && vm && !emulator && (str(o, "qmp") || defined)) {
                         StateVm *v = g_new0(StateVm, 1);
                         v->name = g_strdup(vm);
                         v->qmp = g_strdup(str(o, "qmp"));
+                        v->defined = defined;
                         g_autoptr(GStrvBuilder) extra = g_strv_builder_new();
                         size_t k;
                         json_t *x;

@@ -16,7 +16,8 @@
  */
 typedef struct {
         char *name;
-        char *qmp;
+        char *qmp;        /* NULL only for a defined VM */
+        bool defined;     /* cold-plug: its QEMU had not started */
         char **qmp_extra; /* the proxy's further monitors; NULL-terminated, never NULL */
 } StateVm;
 

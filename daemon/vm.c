@@ -12,12 +12,13 @@
 
 #include "emu-error.h"
 #include "emu-log.h"
+#include "emu-socket.h"
 #include "emu-util.h"
 #include "vm.h"
 
 const char *vm_state_name(VmState s)
 {
-        static const char *const names[] = { "connecting", "connected", "lost" };
+        static const char *const names[] = { "defined", "connecting", "connected", "lost" };
         return s < G_N_ELEMENTS(names) ? names[s] : "?";
 }
 
@@ -121,6 +122,8 @@ void vm_free(Vm *vm)
         if (!vm)
                 return;
         dispatch_forget(vm->dispatch, vm);
+        if (vm->wait_timer)
+                g_source_remove(vm->wait_timer);
         emu_qmp_client_free(vm->qmp);
         g_ptr_array_unref(vm->extra_qmp);
         g_strfreev(vm->extra_qmp_paths);
@@ -161,6 +164,38 @@ static void extra_on_closed(EmuQmpClient *c, const GError *reason, void *userdat
         EmuLogCtx ctx = { .vm = vm->name };
         emu_warn(&ctx, "lost a QMP monitor of the proxy: %s; its clients move to another",
                  reason ? reason->message : "closed");
+}
+
+void vm_set_paths(Vm *vm, const char *const *paths)
+{
+        g_free(vm->qmp_path);
+        g_strfreev(vm->extra_qmp_paths);
+        vm->qmp_path = g_strdup(paths[0]);
+        vm->extra_qmp_paths = g_strdupv((char **)paths + 1);
+}
+
+static gboolean on_wait_timer(gpointer userdata)
+{
+        Vm *vm = userdata;
+        int fd = emu_unix_connect(vm->qmp_path);
+        if (fd < 0)
+                return G_SOURCE_CONTINUE; /* not there yet, or not listening yet */
+        vm->wait_timer = 0;
+        EmuLogCtx ctx = { .vm = vm->name };
+        emu_info(&ctx, "QEMU's QMP socket %s accepts; connecting", vm->qmp_path);
+        set_state(vm, VM_CONNECTING);
+        vm_connect(vm, fd, NULL);
+        return G_SOURCE_REMOVE;
+}
+
+void vm_wait_for_qemu(Vm *vm)
+{
+        if (vm->wait_timer || !vm->qmp_path || vm->state != VM_DEFINED)
+                return;
+        EmuLogCtx ctx = { .vm = vm->name };
+        emu_info(&ctx, "waiting for QEMU's QMP socket %s", vm->qmp_path);
+        /* A socket that appears is only usable once QEMU listens: try to connect. */
+        vm->wait_timer = g_timeout_add(100, on_wait_timer, vm);
 }
 
 void vm_connect(Vm *vm, int fd, GArray *extra_fds)

@@ -17,6 +17,7 @@
 typedef struct Vm Vm;
 
 typedef enum {
+        VM_DEFINED,     /* known by name; its QEMU is not running yet (cold-plug) */
         VM_CONNECTING,
         VM_CONNECTED,
         VM_LOST,
@@ -42,7 +43,7 @@ struct Vm {
         const VmOps *ops;
         void *ops_userdata;
         char *name;
-        char *qmp_path;
+        char *qmp_path;         /* NULL for a defined VM that was given none yet */
         char **extra_qmp_paths; /* more monitors for proxy clients (NULL-terminated) */
         char *dir;              /* <runtime>/vm/<name> */
         VmState state;
@@ -52,6 +53,9 @@ struct Vm {
         bool adopting;          /* re-connecting after an emud restart */
         bool removed;           /* unregistered; freed when the dispatch collects it */
         bool reconnect_ms;      /* QEMU's socket chardev takes reconnect-ms (QEMU >= 9.2) */
+        guint wait_timer;       /* a defined VM with a path: looking for its socket */
+        DoneFunc remove_done;   /* pending RemoveVM: its emulators are being stopped */
+        void *remove_userdata;
         DoneFunc add_done;      /* pending AddVM */
         void *add_userdata;
 };
@@ -67,6 +71,11 @@ void vm_free(Vm *vm);
  * Returns the fds in order, or NULL with error set.
  */
 GArray *vm_connect_monitors(const char *const *paths, GError **error);
+
+/* A defined VM: set its monitor paths (the first is emud's; NULL-terminated). */
+void vm_set_paths(Vm *vm, const char *const *paths);
+/* A defined VM with a path: connect as soon as the socket accepts (QEMU started). */
+void vm_wait_for_qemu(Vm *vm);
 
 /* Start talking QMP on fd (and on extra_fds, -1 for one that is not there). */
 void vm_connect(Vm *vm, int fd, GArray *extra_fds);
