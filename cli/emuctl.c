@@ -402,6 +402,16 @@ static int cmd_kinds(Ctl *c, int argc, char **argv)
         return print_list(c, &emu_bus_list_kinds);
 }
 
+static int cmd_reload(Ctl *c, int argc, char **argv)
+{
+        if (argc != 1)
+                return usage_error("usage: emuctl reload");
+        int r = call_strings(c, "Reload", LONG_CALL_USEC, NULL, NULL, NULL);
+        if (r == EXIT_OK && !c->json)
+                printf("kinds reloaded\n");
+        return r;
+}
+
 static int append_iface(sd_bus_message *m, void *userdata)
 {
         return sd_bus_message_append(m, "s", (const char *)userdata);
@@ -553,7 +563,9 @@ static const Command commands[] = {
         { "kill", cmd_kill, "ID                     unplug an emulator and stop it" },
         { "list", cmd_list, "                       list emulators" },
         { "status", cmd_status, "ID                   show one emulator" },
-        { "kinds", cmd_kinds, "                      list emulator kinds" },
+        { "kinds", cmd_kinds, "                      list emulator kinds, where each came from\n"
+                              "                                  and whether it can run here" },
+        { "reload", cmd_reload, "                     read the kinds again (also SIGHUP)" },
         { "shutdown", cmd_shutdown, "[--stop-emulators]  stop emud (emulators keep running)" },
 };
 

@@ -45,8 +45,10 @@ const EmuBusList emu_bus_list_vms = { "ListVMs", EMU_BUS_ROW_VM, vm_columns,
                                       G_N_ELEMENTS(vm_columns) };
 
 static const EmuBusColumn kind_columns[] = {
-        { "kind", NULL, -20 },
-        { "description", NULL, 0 },
+        { "kind", "KIND", -18 },
+        { "status", "STATUS", -12 },
+        { "source", "SOURCE", -52 },
+        { "note", "DESCRIPTION OR REASON", 0 },
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(kind_columns) == sizeof(EMU_BUS_ROW_KIND) - 1);
 const EmuBusList emu_bus_list_kinds = { "ListKinds", EMU_BUS_ROW_KIND, kind_columns,

@@ -33,7 +33,8 @@ char *emu_bus_emulator_id(const char *path);
  */
 #define EMU_BUS_ROW_EMULATOR "ssssuu"
 #define EMU_BUS_ROW_VM "sss"
-#define EMU_BUS_ROW_KIND "ss"
+/* kind, status (available, unavailable, unused), source file, description or reason */
+#define EMU_BUS_ROW_KIND "ssss"
 
 typedef struct {
         const char *key;        /* JSON key (emuctl --json) */

@@ -66,10 +66,12 @@ static void adopt_emulator(Manager *m, const StateEmulator *se)
         EmuRestartPolicy restart;
         g_autoptr(GError) err = NULL;
         EmuPlan *plan = NULL;
+        g_autofree char *socket = NULL;
         if (!emu_id_valid(se->id) || !vm || !kind ||
             g_hash_table_contains(m->emulators, se->id) ||
             !emu_restart_from_name(se->restart, &restart) ||
-            !(plan = emu_plan_new_unchecked(kind, se->options, &err))) {
+            !(plan = emu_plan_new_at(kind, se->options, socket = emulator_socket_path(vm, se->id),
+                                     false, &err))) {
                 emu_warn(&ctx, "state file: cannot adopt this emulator (%s)",
                          err ? err->message : "unknown VM, kind or duplicate id");
                 stop_unsupervised(se);

@@ -302,11 +302,34 @@ static int method_list_kinds(sd_bus_message *msg, void *userdata, sd_bus_error *
         names = g_list_sort(names, (GCompareFunc)g_strcmp0);
         for (GList *l = names; l; l = l->next) {
                 const EmuKind *k = g_hash_table_lookup(b->m->kinds, l->data);
-                json_array_append_new(rows, json_pack("{s:s, s:s}", "kind", k->name,
-                                                      "description",
-                                                      k->description ? k->description : ""));
+                const char *note = k->unavailable  ? k->unavailable
+                                   : k->description ? k->description
+                                                    : "";
+                json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s}", "kind", k->name,
+                                                      "status",
+                                                      k->unavailable ? "unavailable"
+                                                                     : "available",
+                                                      "source", k->origin, "note", note));
+        }
+        /* Interop backends that are not kinds, and why. */
+        const GPtrArray *skipped = b->m->catalog->skipped;
+        for (guint i = 0; i < skipped->len; i++) {
+                const EmuCatalogSkip *s = g_ptr_array_index(skipped, i);
+                json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s}", "kind",
+                                                      s->kind ? s->kind : "-", "status",
+                                                      "unused", "source", s->origin, "note",
+                                                      s->reason));
         }
         return reply_list(msg, &emu_bus_list_kinds, rows);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
+{
+        BusService *b = userdata;
+        g_autoptr(GError) err = NULL;
+        if (!manager_reload_kinds(b->m, &err))
+                return reply_gerror(ret_error, err);
+        return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int property_version(sd_bus *bus, const char *path, const char *interface,
@@ -336,6 +359,7 @@ static const sd_bus_vtable manager_vtable[] = {
                                          SD_BUS_PARAM(id) SD_BUS_PARAM(options),
                                  "oas", SD_BUS_PARAM(emulator) SD_BUS_PARAM(qemu_args),
                                  method_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Reload", "", "", method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Kill", "s", SD_BUS_PARAM(id), "", , method_kill,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("QmpSocket", "s", SD_BUS_PARAM(vm), "s", SD_BUS_PARAM(path),

@@ -41,6 +41,22 @@ EmuPolicy *confine_load_policy(const EmudConfig *cfg, const EmuKind *kind, GErro
         return p;
 }
 
+bool confine_check_kinds(const EmudConfig *cfg, GHashTable *kinds, GError **error)
+{
+        GHashTableIter it;
+        const EmuKind *k;
+        g_hash_table_iter_init(&it, kinds);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&k)) {
+                GError *err = NULL;
+                g_autoptr(EmuPolicy) p = confine_load_policy(cfg, k, &err);
+                if (err) {
+                        g_propagate_error(error, err);
+                        return false;
+                }
+        }
+        return true;
+}
+
 /* Mode bits only: good enough to catch the usual mistake; an ACL is trusted as it is. */
 static bool may_access(const char *path, uid_t uid, gid_t gid, bool writable)
 {
@@ -77,6 +93,14 @@ EmuSandbox *confine_prepare(const EmudConfig *cfg, const EmuKind *k, const EmuPl
                         continue;
                 EmuSandboxBind b = { .path = v,
                                      .writable = emu_option_writable(o, plan->values) };
+                g_array_append_val(binds, b);
+        }
+        g_autofree char *sock_dir = NULL;
+        const char *sock = g_hash_table_lookup(plan->values, "@socket");
+        if (k->socket_property && sock) {
+                /* It binds its socket there itself. */
+                sock_dir = g_path_get_dirname(sock);
+                EmuSandboxBind b = { .path = sock_dir, .writable = true };
                 g_array_append_val(binds, b);
         }
         EmuSandboxConfig sc = {

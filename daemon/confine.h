@@ -25,6 +25,13 @@ EmuPolicy *confine_load_policy(const EmudConfig *cfg, const EmuKind *kind, GErro
  * is switched off (sandbox=off in emud.conf, or steps "none"). leaf names
  * its cgroup leaf; ctx is whom the notes are logged for.
  */
+/*
+ * A kind's sandbox steps and seccomp policy are configuration: check those of
+ * every kind at start-up and reload, with the same function every spawn uses,
+ * so that a typo shows there rather than failing every Spawn.
+ */
+bool confine_check_kinds(const EmudConfig *cfg, GHashTable *kinds, GError **error);
+
 EmuSandbox *confine_prepare(const EmudConfig *cfg, const EmuKind *kind, const EmuPlan *plan,
                             EmuPolicy *policy, EmuSeccompMode mode, const char *leaf,
                             const EmuLogCtx *ctx, GError **error);

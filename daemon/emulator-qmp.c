@@ -213,8 +213,12 @@ json_t *emulator_device_args(const Emulator *e)
         if (e->kind->chardev_property)
                 json_object_set_new(args, e->kind->chardev_property,
                                     json_string(e->chardev_id));
-        else
+        else if (e->kind->fd_property)
                 json_object_set_new(args, e->kind->fd_property, json_string(e->fd_name));
+        else
+                json_object_set_new(args, e->kind->socket_property,
+                                    json_pack("{s:s, s:s}", "type", "unix", "path",
+                                              e->socket_path));
         return args;
 }
 

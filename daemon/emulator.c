@@ -613,9 +613,8 @@ Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, EmuKin
         e->qdev_id = g_strdup_printf("emud-%s", id);
         e->chardev_id = g_strdup_printf("emud-%s-chr", id);
         /* Two dots: never the VM's own qmp.sock, whatever the id. */
-        g_autofree char *sock = g_strdup_printf("%s.vu.sock", id);
         g_autofree char *mon = g_strdup_printf("%s.qmp.sock", id);
-        e->socket_path = g_build_filename(vm->dir, sock, NULL);
+        e->socket_path = emulator_socket_path(vm, id);
         e->monitor_path = g_build_filename(vm->dir, mon, NULL);
         e->state = EMU_STATE_STARTING;
         e->listen_fd = -1;
@@ -626,6 +625,13 @@ Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, EmuKin
         emulator_proc_init(e);
         emulator_mark(e, EMU_DIRTY_NEW);
         return e;
+}
+
+char *emulator_socket_path(const Vm *vm, const char *id)
+{
+        /* Two dots: never the VM's own qmp.sock, whatever the id. */
+        g_autofree char *sock = g_strdup_printf("%s.vu.sock", id);
+        return g_build_filename(vm->dir, sock, NULL);
 }
 
 void emulator_free(Emulator *e)

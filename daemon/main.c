@@ -43,22 +43,32 @@ typedef struct {
         char *last_status; /* last STATUS= sent to the service manager */
 } Daemon;
 
-/*
- * A kind's sandbox steps and seccomp policy are configuration: check them at
- * start-up, with the same function every spawn uses, so that a typo stops
- * emud here rather than failing every Spawn.
- */
-static bool check_kinds_confinement(const EmudConfig *cfg, GHashTable *kinds, GError **error)
+/* One line per kind that cannot run here, and per interop backend left out. */
+static void log_catalog(const EmuCatalog *c)
 {
         GHashTableIter it;
         const EmuKind *k;
-        g_hash_table_iter_init(&it, kinds);
-        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&k)) {
-                g_autoptr(EmuPolicy) p = confine_load_policy(cfg, k, error);
-                if (error && *error)
-                        return false;
+        g_hash_table_iter_init(&it, c->kinds);
+        while (g_hash_table_iter_next(&it, NULL, (gpointer *)&k))
+                if (k->unavailable)
+                        g_message("kind %s (%s) is not available: %s", k->name, k->origin,
+                                  k->unavailable);
+        for (guint i = 0; i < c->skipped->len; i++) {
+                const EmuCatalogSkip *s = g_ptr_array_index(c->skipped, i);
+                g_message("vhost-user backend %s is not used: %s", s->origin, s->reason);
         }
-        return true;
+}
+
+static gboolean on_reload(gpointer userdata)
+{
+        Daemon *d = userdata;
+        g_autoptr(GError) err = NULL;
+        g_message("SIGHUP: reloading the kinds");
+        if (manager_reload_kinds(d->m, &err))
+                log_catalog(d->m->catalog);
+        else
+                g_warning("reload failed, keeping the kinds as they were: %s", err->message);
+        return G_SOURCE_CONTINUE;
 }
 
 /*
@@ -245,15 +255,18 @@ int main(int argc, char **argv)
                                   "set emulator-user in emud.conf to choose");
         }
 
-        g_autoptr(GHashTable) kinds = emu_kinds_load_dir(cfg.kinds_dir, &err);
-        if (!kinds) {
+        EmuCatalog *catalog = emu_catalog_load(cfg.kinds_dir, NULL, EMU_INTEROP_PROBE_TIMEOUT_MS, &err);
+        if (!catalog) {
                 g_printerr("emud: %s\n", err->message);
                 emud_config_deinit(&cfg);
                 return 1;
         }
+        GHashTable *kinds = catalog->kinds;
         if (g_hash_table_size(kinds) == 0)
                 g_warning("no emulator kinds in %s", cfg.kinds_dir);
-        if (!check_kinds_confinement(&cfg, kinds, &err)) {
+        log_catalog(catalog);
+        if (!confine_check_kinds(&cfg, kinds, &err)) {
+                emu_catalog_free(catalog);
                 g_printerr("emud: %s\n", err->message);
                 emud_config_deinit(&cfg);
                 return 1;
@@ -294,7 +307,7 @@ int main(int argc, char **argv)
         }
 
         Daemon d = { .loop = g_main_loop_new(NULL, FALSE) };
-        d.m = manager_new(&cfg, kinds);
+        d.m = manager_new(&cfg, catalog);
         d.m->idle_cb = quit_when_done;
         d.m->idle_userdata = &d;
         g_autofree char *state_path = g_build_filename(cfg.runtime_dir, "state.jsonl", NULL);
@@ -317,6 +330,7 @@ int main(int argc, char **argv)
                 g_timeout_add(ms, on_watchdog, NULL);
                 g_message("watchdog: WATCHDOG=1 every %u ms", ms);
         }
+        g_unix_signal_add(SIGHUP, on_reload, &d);
         g_unix_signal_add(SIGTERM, on_signal, &d);
         g_unix_signal_add(SIGINT, on_signal, &d);
 

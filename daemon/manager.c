@@ -397,7 +397,8 @@ static Emulator *new_emulator(Manager *m, Vm *vm, const char *kind_name, const c
                             "seccomp=%s is not valid: must be enforce, log or learn", mode);
                 return NULL;
         }
-        EmuPlan *plan = emu_plan_new(kind, options, error);
+        g_autofree char *socket = emulator_socket_path(vm, id);
+        EmuPlan *plan = emu_plan_new_at(kind, options, socket, true, error);
         if (!plan)
                 return NULL;
         GError *err = NULL;
@@ -637,11 +638,28 @@ char *manager_status(Manager *m)
                                plugged, restarting, failed);
 }
 
-Manager *manager_new(EmudConfig *cfg, GHashTable *kinds)
+bool manager_reload_kinds(Manager *m, GError **error)
+{
+        EmuCatalog *c = emu_catalog_load(m->cfg->kinds_dir, NULL, EMU_INTEROP_PROBE_TIMEOUT_MS,
+                                         error);
+        if (!c || !confine_check_kinds(m->cfg, c->kinds, error)) {
+                emu_catalog_free(c);
+                return false;
+        }
+        emu_catalog_free(m->catalog);
+        m->catalog = c;
+        m->kinds = c->kinds;
+        emu_info(NULL, "kinds reloaded: %u kinds, %u interop backends not used",
+                 g_hash_table_size(c->kinds), c->skipped->len);
+        return true;
+}
+
+Manager *manager_new(EmudConfig *cfg, EmuCatalog *catalog)
 {
         Manager *m = g_new0(Manager, 1);
         m->cfg = cfg;
-        m->kinds = g_hash_table_ref(kinds);
+        m->catalog = catalog;
+        m->kinds = catalog->kinds;
         m->vms = g_hash_table_new(g_str_hash, g_str_equal);
         m->emulators = g_hash_table_new(g_str_hash, g_str_equal);
         m->observers = g_array_new(FALSE, FALSE, sizeof(Observer));
@@ -666,7 +684,7 @@ void manager_free(Manager *m)
         for (guint i = 0; i < vms->len; i++)
                 vm_free(g_ptr_array_index(vms, i));
         g_hash_table_unref(m->vms);
-        g_hash_table_unref(m->kinds);
+        emu_catalog_free(m->catalog);
         dispatch_free(m->dispatch);
         g_array_unref(m->observers);
         g_free(m);

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "catalog.h"
+#include "interop.h"
 #include "descriptor.h"
 #include "dispatch.h"
 #include "emulator.h"
@@ -37,7 +39,8 @@ typedef struct {
 
 struct Manager {
         EmudConfig *cfg;
-        GHashTable *kinds;      /* name → EmuKind */
+        EmuCatalog *catalog;    /* the kinds, replaced whole by a reload */
+        GHashTable *kinds;      /* the catalog's: name → EmuKind */
         GHashTable *vms;        /* name → Vm */
         GHashTable *emulators;  /* id → Emulator */
         Dispatch *dispatch;
@@ -48,7 +51,13 @@ struct Manager {
         void *idle_userdata;
 };
 
-Manager *manager_new(EmudConfig *cfg, GHashTable *kinds);
+/* Takes over catalog. */
+Manager *manager_new(EmudConfig *cfg, EmuCatalog *catalog);
+/*
+ * Read the kinds again (descriptors, interop backends, availability). On an
+ * error nothing changes. Running emulators keep the kind they started with.
+ */
+bool manager_reload_kinds(Manager *m, GError **error);
 void manager_free(Manager *m);
 
 /* Every callback may be NULL. Observers are called in the order they were added. */

@@ -56,6 +56,7 @@ void emu_kind_unref(EmuKind *k)
                 return;
         g_free(k->ready_output);
         g_free(k->fd_property);
+        g_free(k->socket_property);
         json_decref(k->requires);
         g_free(k->package);
         g_free(k->source);
@@ -187,7 +188,8 @@ static bool load_option(EmuKind *k, const char *name, json_t *spec, GError **err
                 return false;
         if (!emu_id_valid(name))
                 return emu_kind_bad(error, k, "option name '%s' is not %s", name, EMU_ID_RULE);
-        if (g_str_equal(name, "restart") || g_str_equal(name, "seccomp"))
+        if (g_str_equal(name, "restart") || g_str_equal(name, "seccomp") ||
+            g_str_equal(name, "socket"))
                 return emu_kind_bad(error, k, "option name '%s' is reserved for emud", name);
 
         EmuOptionSpec *o = g_new0(EmuOptionSpec, 1);
@@ -383,9 +385,10 @@ static bool load_requires(EmuKind *k, json_t *req, GError **error)
 
 static bool load_device(EmuKind *k, json_t *device, GError **error)
 {
-        static const char *const keys[] = { "driver",  "chardev-property", "fd-property",
-                                            "hotplug", "reconnect",        "properties",
-                                            NULL };
+        static const char *const keys[] = { "driver",          "chardev-property",
+                                            "fd-property",     "socket-property",
+                                            "hotplug",         "reconnect",
+                                            "properties",      NULL };
         if (!json_is_object(device))
                 return emu_kind_bad(error, k, "'device' must be an object");
         if (!check_keys(k, device, "device", keys, error))
@@ -393,13 +396,16 @@ static bool load_device(EmuKind *k, json_t *device, GError **error)
         const char *driver = json_string_value(json_object_get(device, "driver"));
         const char *chardev = json_string_value(json_object_get(device, "chardev-property"));
         const char *fdprop = json_string_value(json_object_get(device, "fd-property"));
+        const char *sockprop = json_string_value(json_object_get(device, "socket-property"));
         json_t *props = json_object_get(device, "properties");
         json_t *hotplug = json_object_get(device, "hotplug");
         json_t *reconnect = json_object_get(device, "reconnect");
-        if (!driver || !chardev == !fdprop || (props && !json_is_object(props)) ||
+        if (!driver || (!!chardev + !!fdprop + !!sockprop) != 1 ||
+            (props && !json_is_object(props)) ||
             (hotplug && !json_is_boolean(hotplug)) || (reconnect && !json_is_boolean(reconnect)))
                 return emu_kind_bad(error, k, "'device' needs 'driver', one of "
-                                    "'chardev-property' and 'fd-property', and optionally "
+                                    "'chardev-property', 'fd-property' and 'socket-property', "
+                                    "and optionally "
                                     "'properties' (an object), 'hotplug' and 'reconnect' "
                                     "(booleans)");
         if (fdprop && !kind_has_fd(k, EMU_FD_REMOTE))
@@ -410,6 +416,7 @@ static bool load_device(EmuKind *k, json_t *device, GError **error)
         k->driver = g_strdup(driver);
         k->chardev_property = g_strdup(chardev);
         k->fd_property = g_strdup(fdprop);
+        k->socket_property = g_strdup(sockprop);
         k->hotplug = !hotplug || json_is_true(hotplug);
         k->reconnect = !reconnect || json_is_true(reconnect);
         k->device_properties = props ? json_incref(props) : json_object();
@@ -419,7 +426,7 @@ static bool load_device(EmuKind *k, json_t *device, GError **error)
                 /* emud sets these itself; a descriptor must not override them. */
                 if (g_str_equal(pname, "driver") || g_str_equal(pname, "id") ||
                     g_str_equal(pname, "bus") || g_strcmp0(pname, chardev) == 0 ||
-                    g_strcmp0(pname, fdprop) == 0)
+                    g_strcmp0(pname, fdprop) == 0 || g_strcmp0(pname, sockprop) == 0)
                         return emu_kind_bad(error, k, "device property '%s' is set by emud",
                                             pname);
                 g_autoptr(json_t) checked = emu_template_render(k, pval, NULL, error);

@@ -73,6 +73,8 @@ typedef struct {
         char *driver;
         char *chardev_property;  /* a vhost-user kind: the socket is a chardev */
         char *fd_property;       /* a remote kind: the property that names the getfd fd */
+        char *socket_property;   /* the emulator listens on ${socket} itself; QEMU gets
+                                    {"type": "unix", "path": ...} in this property */
         json_t *device_properties;
         bool hotplug;            /* device_add works on a running QEMU */
         bool reconnect;          /* the chardev reconnects to a restarted emulator */
@@ -113,6 +115,9 @@ EmuPlan *emu_plan_new(const EmuKind *k, GHashTable *options, GError **error);
  * that already runs (adoption), whose files are its business now.
  */
 EmuPlan *emu_plan_new_unchecked(const EmuKind *k, GHashTable *options, GError **error);
+/* The same, with ${socket} expanding to socket_path (the emulator's socket). */
+EmuPlan *emu_plan_new_at(const EmuKind *k, GHashTable *options, const char *socket_path,
+                         bool check_paths, GError **error);
 void emu_plan_free(EmuPlan *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EmuPlan, emu_plan_free)
 

@@ -211,24 +211,18 @@ static char *parse_capabilities(EmuInteropBackend *b, const GString *out)
         return NULL;
 }
 
-/*
- * Run BINARY --print-capabilities: no shell, stdin /dev/null, stderr discarded,
- * no inherited fds (g_spawn closes them). The child is always reaped before this
- * returns, killed first if it is still running at the deadline.
- */
-static char *probe(EmuInteropBackend *b, guint timeout_ms)
+char *emu_run_bounded(const char *const *argv, guint timeout_ms, GString *output)
 {
-        char *argv[] = { b->binary, (char *)"--print-capabilities", NULL };
         g_autoptr(GError) err = NULL;
+        g_autofree char *cmd = g_strjoinv(" ", (char **)argv);
         GPid pid = 0;
         emu_autofd out = -1;
-        if (!g_spawn_async_with_pipes(NULL, argv, NULL,
+        if (!g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
                                       G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDERR_TO_DEV_NULL,
                                       child_setup, NULL, &pid, NULL, &out, NULL, &err))
-                return one_line("%s --print-capabilities: %s", b->binary, err->message);
+                return one_line("%s: %s", cmd, err->message);
 
         gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-        g_autoptr(GString) output = g_string_new(NULL);
         int status = 0;
         int r = read_until(out, deadline, output);
         out = emu_close(out);
@@ -236,27 +230,31 @@ static char *probe(EmuInteropBackend *b, guint timeout_ms)
                 r = wait_until(pid, deadline, &status);
         if (r == -ECHILD)
                 /* Someone else reaped it (SIGCHLD ignored?); the pid may be reused, so no kill. */
-                return one_line("%s --print-capabilities: cannot wait for it: %s", b->binary,
-                                g_strerror(-r));
+                return one_line("%s: cannot wait for it: %s", cmd, g_strerror(-r));
         if (r < 0)
                 kill_and_reap(pid, &status);
         g_spawn_close_pid(pid);
 
         if (r == -ETIMEDOUT)
-                return one_line("%s --print-capabilities: timed out after %u ms", b->binary,
-                                timeout_ms);
+                return one_line("%s: timed out after %u ms", cmd, timeout_ms);
         if (r == -EFBIG)
-                return one_line("%s --print-capabilities: more than %d bytes of output",
-                                b->binary, PROBE_OUTPUT_MAX);
+                return one_line("%s: more than %d bytes of output", cmd, PROBE_OUTPUT_MAX);
         if (r < 0)
-                return one_line("%s --print-capabilities: %s", b->binary, g_strerror(-r));
+                return one_line("%s: %s", cmd, g_strerror(-r));
         if (WIFSIGNALED(status))
-                return one_line("%s --print-capabilities: killed by signal %d", b->binary,
-                                WTERMSIG(status));
+                return one_line("%s: killed by signal %d", cmd, WTERMSIG(status));
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return one_line("%s --print-capabilities: exited with status %d", b->binary,
-                                WEXITSTATUS(status));
-        return parse_capabilities(b, output);
+                return one_line("%s: exited with status %d", cmd, WEXITSTATUS(status));
+        return NULL;
+}
+
+/* Run BINARY --print-capabilities; the reason it is unusable, or NULL. */
+static char *probe(EmuInteropBackend *b, guint timeout_ms)
+{
+        const char *argv[] = { b->binary, "--print-capabilities", NULL };
+        g_autoptr(GString) output = g_string_new(NULL);
+        char *why = emu_run_bounded(argv, timeout_ms, output);
+        return why ? why : parse_capabilities(b, output);
 }
 
 static EmuInteropBackend *backend_load(const char *file, const char *origin, guint timeout_ms)

@@ -42,3 +42,11 @@ char **emu_interop_default_dirs(void);
  * `unavailable`.
  */
 GPtrArray *emu_interop_scan(const char *const *dirs, guint probe_timeout_ms);
+
+/*
+ * Run argv (no shell, stdin /dev/null, stderr discarded, no inherited fds),
+ * appending its standard output to output; the child is always reaped, killed
+ * at the deadline if need be. NULL if it exited with status 0, else one line
+ * saying what went wrong.
+ */
+char *emu_run_bounded(const char *const *argv, guint timeout_ms, GString *output);

@@ -35,6 +35,15 @@ bool emu_template_expand(const EmuKind *k, const char *tmpl, GHashTable *values,
                 g_autofree char *ref = g_strndup(start + 2, end - start - 2);
                 p = end + 1;
 
+                if (g_str_equal(ref, "socket")) {
+                        /* The emulator's socket path, known once its VM is. */
+                        const char *v = values ? g_hash_table_lookup(values, "@socket") : NULL;
+                        if (values && !v)
+                                return emu_kind_bad(error, k, "'%s' needs the emulator's socket "
+                                                    "path, which is not known here", tmpl);
+                        g_string_append(out, v ? v : "");
+                        continue;
+                }
                 if (g_str_has_prefix(ref, "fd:")) {
                         size_t i;
                         for (i = 0; i < k->n_fds; i++)
@@ -170,11 +179,13 @@ static bool check_path(const EmuOptionSpec *o, const char *path, bool writable, 
         return true;
 }
 
-static EmuPlan *plan_new(const EmuKind *k, GHashTable *options, bool check_paths,
-                         GError **error)
+static EmuPlan *plan_new(const EmuKind *k, GHashTable *options, const char *socket_path,
+                         bool check_paths, GError **error)
 {
         g_autoptr(EmuPlan) p = g_new0(EmuPlan, 1);
         p->values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        if (socket_path) /* "@" is no option name: ${socket} reads it */
+                g_hash_table_insert(p->values, g_strdup("@socket"), g_strdup(socket_path));
 
         GHashTableIter it;
         gpointer key, val;
@@ -259,10 +270,16 @@ static EmuPlan *plan_new(const EmuKind *k, GHashTable *options, bool check_paths
 
 EmuPlan *emu_plan_new(const EmuKind *k, GHashTable *options, GError **error)
 {
-        return plan_new(k, options, true, error);
+        return plan_new(k, options, NULL, true, error);
 }
 
 EmuPlan *emu_plan_new_unchecked(const EmuKind *k, GHashTable *options, GError **error)
 {
-        return plan_new(k, options, false, error);
+        return plan_new(k, options, NULL, false, error);
+}
+
+EmuPlan *emu_plan_new_at(const EmuKind *k, GHashTable *options, const char *socket_path,
+                         bool check_paths, GError **error)
+{
+        return plan_new(k, options, socket_path, check_paths, error);
 }
