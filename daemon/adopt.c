@@ -141,5 +141,7 @@ void adopt_run(Manager *m, const char *state_path)
                 Emulator *e = g_ptr_array_index(all, i);
                 if (e->vm->state == VM_LOST)
                         emulator_vm_lost(e);
+                else if (e->vm->state == VM_DEFINED)
+                        emulator_vm_ready(e); /* no QEMU to ask: a prepared one settles now */
         }
 }

@@ -402,7 +402,7 @@ static int property_emulator(sd_bus *bus, const char *path, const char *interfac
         if (g_str_equal(property, "Slot"))
                 return sd_bus_message_append(reply, "s", e->slot ? e->slot : "");
         if (g_str_equal(property, "Socket"))
-                return sd_bus_message_append(reply, "s", e->socket_path);
+                return sd_bus_message_append(reply, "s", emulator_socket(e));
         if (g_str_equal(property, "RestartPolicy"))
                 return sd_bus_message_append(reply, "s", emu_restart_name(e->restart));
         if (g_str_equal(property, "LastExit"))

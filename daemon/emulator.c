@@ -627,6 +627,11 @@ Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, EmuKin
         return e;
 }
 
+const char *emulator_socket(const Emulator *e)
+{
+        return e->kind->fd_property ? "" : e->socket_path;
+}
+
 char *emulator_socket_path(const Vm *vm, const char *id)
 {
         /* Two dots: never the VM's own qmp.sock, whatever the id. */

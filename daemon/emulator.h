@@ -129,6 +129,8 @@ Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, EmuKin
                        const char *id, EmuPlan *plan, EmuRestartPolicy restart,
                        EmuPolicy *policy, EmuSeccompMode seccomp);
 void emulator_free(Emulator *e);
+/* Its socket, or "" for a kind that has none (a remote kind's socketpair). */
+const char *emulator_socket(const Emulator *e);
 /* The socket between QEMU and the emulator: RUNTIME/vm/VM/ID.vu.sock. */
 char *emulator_socket_path(const Vm *vm, const char *id);
 

@@ -111,7 +111,7 @@ static json_t *describe(const Emulator *e)
         json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s}", "id", e->id, "kind",
                               e->kind->name, "state", emu_state_name(e->state), "pid",
                               (json_int_t)e->proc.pid, "restarts", (json_int_t)e->restarts,
-                              "device", e->qdev_id, "socket", e->socket_path);
+                              "device", e->qdev_id, "socket", emulator_socket(e));
         if (e->slot)
                 json_object_set_new(o, "slot", json_string(e->slot));
         if (e->reason)
@@ -133,14 +133,12 @@ static void cmd_query_emulators(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest
         emu_qmp_proxy_request_return(req, list);
 }
 
-static void cmd_spawn(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req, void *userdata)
+/* "options" as a name → value table; NULL (error sent) when it is not all strings. */
+static GHashTable *read_options(json_t *args, EmuQmpProxyRequest *req)
 {
-        VmProxy *vp = userdata;
         json_t *options;
-        const char *kind = need_string(args, "kind", req);
-        const char *id = kind ? need_string(args, "id", req) : NULL;
-        if (!id || !optional_object(args, "options", &options, req))
-                return;
+        if (!optional_object(args, "options", &options, req))
+                return NULL;
         g_autoptr(GHashTable) table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                             g_free);
         const char *key;
@@ -149,11 +147,75 @@ static void cmd_spawn(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req, voi
                 if (!json_is_string(value)) {
                         emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC,
                                                     "Option '%s' must be a string", key);
-                        return;
+                        return NULL;
                 }
                 g_hash_table_insert(table, g_strdup(key), g_strdup(json_string_value(value)));
         }
-        manager_spawn(vp->qs->m, vp->name, kind, id, table, request_done, req);
+        return g_steal_pointer(&table);
+}
+
+static void cmd_spawn(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req, void *userdata)
+{
+        VmProxy *vp = userdata;
+        const char *kind = need_string(args, "kind", req);
+        const char *id = kind ? need_string(args, "id", req) : NULL;
+        g_autoptr(GHashTable) table = id ? read_options(args, req) : NULL;
+        if (table)
+                manager_spawn(vp->qs->m, vp->name, kind, id, table, request_done, req);
+}
+
+typedef struct {
+        Manager *m;
+        EmuQmpProxyRequest *req;
+        char *id;
+} Preparation;
+
+static void prepare_done(void *userdata, const GError *error)
+{
+        Preparation *pr = userdata;
+        Emulator *e = error ? NULL : manager_find_emulator(pr->m, NULL, pr->id, NULL);
+        if (error) {
+                request_error(pr->req, error);
+        } else if (!e) {
+                emu_qmp_proxy_request_error(pr->req, EMU_QMP_ERROR_GENERIC,
+                                            "Emulator '%s' went away", pr->id);
+        } else {
+                g_auto(GStrv) qemu_args = emulator_qemu_args(e);
+                json_t *list = json_array();
+                for (char **a = qemu_args; *a; a++)
+                        json_array_append_new(list, json_string(*a));
+                emu_qmp_proxy_request_return(pr->req, json_pack("{s:s, s:o}", "id", pr->id,
+                                                                   "qemu-args", list));
+        }
+        g_free(pr->id);
+        g_free(pr);
+}
+
+/*
+ * Cold-plug from a running VM's socket, for another VM whose QEMU has not
+ * started (a migration target, say): "vm" names that VM.
+ */
+static void cmd_prepare(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req, void *userdata)
+{
+        VmProxy *vp = userdata;
+        const char *vm = need_string(args, "vm", req);
+        const char *kind = vm ? need_string(args, "kind", req) : NULL;
+        const char *id = kind ? need_string(args, "id", req) : NULL;
+        json_t *qmp = json_object_get(args, "qmp");
+        if (id && qmp && !json_is_string(qmp)) {
+                emu_qmp_proxy_request_error(req, EMU_QMP_ERROR_GENERIC,
+                                            "Invalid parameter type for 'qmp', expected: string");
+                return;
+        }
+        g_autoptr(GHashTable) table = id ? read_options(args, req) : NULL;
+        if (!table)
+                return;
+        const char *paths[] = { json_string_value(qmp), NULL };
+        Preparation *pr = g_new0(Preparation, 1);
+        pr->m = vp->qs->m;
+        pr->req = req;
+        pr->id = g_strdup(id);
+        manager_prepare(vp->qs->m, vm, paths, kind, id, table, prepare_done, pr);
 }
 
 static void cmd_kill(EmuQmpProxy *p, json_t *args, EmuQmpProxyRequest *req, void *userdata)
@@ -205,6 +267,7 @@ static void start_proxy(QmpService *qs, const Vm *vm)
                 { "__org.emud_query-emulators", cmd_query_emulators },
                 { "__org.emud_spawn", cmd_spawn },
                 { "__org.emud_kill", cmd_kill },
+                { "__org.emud_prepare", cmd_prepare },
                 { "__org.emud_emulator-execute", cmd_emulator_execute },
         };
         for (size_t i = 0; vp->proxy && i < G_N_ELEMENTS(commands); i++)

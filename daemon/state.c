@@ -59,7 +59,8 @@ static char *render(Manager *m)
                 gpointer key, value;
                 g_hash_table_iter_init(&it, e->plan->values);
                 while (g_hash_table_iter_next(&it, &key, &value))
-                        json_object_set_new(options, key, json_string(value));
+                        if (*(const char *)key != '@') /* emud's own, like @socket */
+                                json_object_set_new(options, key, json_string(value));
                 g_autoptr(json_t) o = json_pack(
                         "{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:s, s:s?, s:I}", "emulator",
                         e->id, "vm", e->vm->name, "kind", e->kind->name, "options", options,

@@ -57,6 +57,21 @@ def test(steps):
                 r = emud.emuctl("prepare", "vm1", "vhost-user-blk", "disk1", f"image={img}",
                                 check=1)
                 assert "use spawn" in r.stderr, r.stderr
+            with steps.step("QMP: __org.emud_prepare on vm1's proxy readies one for vm3"):
+                proxy = t.QMP(emud.runtime_dir / "vm" / "vm1" / "qmp.sock")
+                ret = proxy.cmd("__org.emud_prepare", vm="vm3", kind="vhost-user-blk",
+                                id="disk3", options={"image": str(img), "readonly": "on"})
+                assert ret["id"] == "disk3" and ret["qemu-args"][0] == "-chardev", ret
+                try:
+                    proxy.cmd("__org.emud_prepare", vm="vm1", kind="vhost-user-blk",
+                              id="disk4", options={"image": str(img)})
+                    raise AssertionError("prepare into the running vm1 was accepted")
+                except t.QMPError as e:
+                    assert "use spawn" in str(e), e
+                proxy.close()
+                assert status(emud, "disk3")["State"] == "prepared"
+                emud.emuctl("vm-remove", "vm3", check=True)
+                assert "disk3" not in emud.emuctl("list", check=True).stdout
             with steps.step("kill unplugs the cold-plugged device and stops qsd"):
                 emud.emuctl("kill", "disk0", check=True)
                 devs = [d["name"] for d in vm.qmp.cmd("qom-list", path="/machine/peripheral")]
@@ -71,6 +86,18 @@ def test(steps):
             assert "disk2" not in emud.emuctl("list", check=True).stdout
             assert "vm2" not in emud.emuctl("vm-list", check=True).stdout
             assert not (emud.runtime_dir / "vm" / "vm2").exists()
+        with steps.step("a restarted emud keeps a prepared emulator waiting"):
+            emud.emuctl("prepare", "vm5", "vhost-user-blk", "disk5", f"image={img}",
+                        check=True)
+            pid = t.qsd_pids(wd)
+            assert len(pid) == 1, pid
+            emud.stop()
+            with t.Emud(wd, bus) as emud2:
+                st = status(emud2, "disk5")
+                assert st["State"] == "prepared" and st["Pid"] == pid[0], st
+                assert "defined" in emud2.emuctl("vm-list", check=True).stdout
+                emud2.emuctl("vm-remove", "vm5", check=True)
+                t.poll_until(lambda: not t.qsd_pids(wd), 10, "qsd gone")
 
 
 t.main(test, needs=(t.QEMU, t.QSD))
