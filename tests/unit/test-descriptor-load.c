@@ -139,6 +139,50 @@ static void test_uint_beyond_json(void)
         g_assert_error(err, EMU_ERROR, EMU_ERROR_INVALID_OPTION);
 }
 
+/* The shapes beyond vhost-user load, and render what they promise. */
+static void test_remote_and_socket_kinds(void)
+{
+        const char *remote = "{'kind': 'r', 'binary': '/bin/true', 'fds': ['monitor', 'remote'], "
+                             "'readiness': 'qmp-greeting', 'restart': 'no', "
+                             "'argv': ['fd=${fd:remote}', 'at=${socket}'], "
+                             "'sandbox': {'namespace-root': true}, "
+                             "'options': {'dir': {'type': 'path', 'file-type': 'directory', "
+                             "'writable': true}}, "
+                             "'device': {'driver': 'd', 'fd-property': 'fd', 'hotplug': false}}";
+        g_autofree char *text = g_strdelimit(g_strdup(remote), "'", '"');
+        g_autoptr(GError) err = NULL;
+        g_autoptr(EmuKind) k = emu_kind_load_data(text, ORIGIN, &err);
+        g_assert_no_error(err);
+        g_assert_cmpstr(k->fd_property, ==, "fd");
+        g_assert_null(k->chardev_property);
+        g_assert_false(k->hotplug);
+        g_assert_true(k->namespace_root);
+        g_assert_false(emu_kind_restartable(k));
+
+        g_autofree char *dir = g_dir_make_tmp("emud-unit-dir-XXXXXX", &err);
+        g_assert_no_error(err);
+        g_autoptr(GHashTable) opts = g_hash_table_new(g_str_hash, g_str_equal);
+        g_hash_table_insert(opts, "dir", dir);
+        g_autoptr(EmuPlan) p = emu_plan_new_at(k, opts, "/run/emud/vm/a/r.vu.sock", true, &err);
+        g_assert_no_error(err);
+        g_assert_cmpstr(p->argv[1], ==, "fd=4");
+        g_assert_cmpstr(p->argv[2], ==, "at=/run/emud/vm/a/r.vu.sock");
+        /* A directory option refuses a file, and ${socket} needs a path. */
+        g_autofree char *file = g_build_filename(dir, "f", NULL);
+        g_assert_true(g_file_set_contents(file, "x", 1, NULL));
+        g_hash_table_insert(opts, "dir", file);
+        g_autoptr(EmuPlan) bad = emu_plan_new_at(k, opts, "/s", true, &err);
+        g_assert_null(bad);
+        g_assert_error(err, EMU_ERROR, EMU_ERROR_BAD_PATH);
+        g_clear_error(&err);
+        g_hash_table_insert(opts, "dir", dir);
+        g_autoptr(EmuPlan) nosock = emu_plan_new(k, opts, &err);
+        g_assert_null(nosock);
+        g_assert_nonnull(err);
+        g_unlink(file);
+        g_rmdir(dir);
+}
+
 static const BadCase bad_cases[] = {
         { "malformed JSON", .raw = "{'kind': 'mini',", .want = "line 1" },
         { "not an object", .raw = "['kind']", .want = "not a JSON object" },
@@ -192,6 +236,45 @@ static const BadCase bad_cases[] = {
           .options = "{'a': {'type': 'string', 'defualt': 'x'}}", .argv = "['x']",
           .properties = "{}", .want = "'defualt'" },
         { "unknown device key", .device_extra = ", 'bus': 'pcie.0'", .want = "'bus'" },
+        /* The kinds beyond vhost-user: readiness, remote fds, restart rules, probes. */
+        { "readiness output without its line", .readiness = "'output'",
+          .want = "'ready-output'" },
+        { "ready-output with qmp-greeting", .extra = ", 'ready-output': 'up'",
+          .want = "'ready-output'" },
+        { "ready-output empty", .readiness = "'output'", .extra = ", 'ready-output': ''",
+          .want = "'ready-output'" },
+        { "fd-property without the remote fd",
+          .device_extra = ", 'fd-property': 'fd'", .want = "one of" },
+        { "remote kind with a chardev", .fds = "['monitor', 'remote']",
+          .argv = "['x']", .extra = ", 'restart': 'no'", .want = "no chardev" },
+        { "remote kind restarted in place",
+          .raw = "{'kind': 'r', 'binary': '/bin/true', 'fds': ['monitor', 'remote'], "
+                 "'readiness': 'qmp-greeting', 'argv': ['x'], "
+                 "'device': {'driver': 'd', 'fd-property': 'fd'}}",
+          .want = "'restart'" },
+        { "no reconnect but restarted", .device_extra = ", 'reconnect': false",
+          .want = "\"restart\": \"no\"" },
+        { "hotplug not a boolean", .device_extra = ", 'hotplug': 'no'", .want = "booleans" },
+        { "socket-property with a chardev", .device_extra = ", 'socket-property': 's'",
+          .want = "one of" },
+        { "requires not a list", .extra = ", 'requires': {}", .want = "'requires'" },
+        { "requires without reason", .extra = ", 'requires': [{'probe': [], 'output': 'x'}]",
+          .want = "'reason'" },
+        { "requires unknown key",
+          .extra = ", 'requires': [{'probe': [], 'output': 'x', 'reason': 'r', 'why': 1}]",
+          .want = "'why'" },
+        { "namespace-root not a boolean", .extra = ", 'sandbox': {'namespace-root': 1}",
+          .want = "'namespace-root'" },
+        { "file-type on a string", .options = "{'s': {'type': 'string', 'file-type': 'file'}}",
+          .argv = "['x']", .properties = "{}", .want = "'file-type'" },
+        { "file-type unknown", .options = "{'p': {'type': 'path', 'file-type': 'socket'}}",
+          .argv = "['x']", .properties = "{}", .want = "'file-type'" },
+        { "writable and writable-unless",
+          .options = "{'p': {'type': 'path', 'writable': true, 'writable-unless': 'b'},"
+                     " 'b': {'type': 'bool'}}",
+          .argv = "['x']", .properties = "{}", .want = "exclude each other" },
+        { "option named socket", .options = "{'socket': {'type': 'string'}}", .argv = "['x']",
+          .properties = "{}", .want = "reserved" },
         /* emud sets these itself, so a descriptor may not. */
         { "device property driver", .properties = "{'driver': 'other'}", .want = "'driver'" },
         { "device property id", .properties = "{'id': 'x'}", .want = "'id'" },
@@ -344,6 +427,7 @@ int main(int argc, char **argv)
                 g_test_add_data_func(g_strdelimit(path, " ", '-'), &bad_cases[i],
                                      test_bad_descriptor);
         }
+        g_test_add_func("/descriptor-load/remote-and-socket", test_remote_and_socket_kinds);
         g_test_add_func("/descriptor-load/dir/duplicate-kind", test_dir_duplicate_kind);
         g_test_add_func("/descriptor-load/dir/ignores-other-files", test_dir_ignores_other_files);
         g_test_add_func("/descriptor-load/dir/bad-file-fails-all", test_dir_bad_file_fails_all);
