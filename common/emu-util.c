@@ -3,7 +3,10 @@
  * emu-util: fd helpers that the other layers share.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "emu-util.h"
 
@@ -40,4 +43,24 @@ guint emu_fd_watch(int fd, GIOCondition cond, GUnixFDSourceFunc func, void *user
         guint id = g_source_attach(source, NULL);
         g_source_unref(source);
         return id;
+}
+
+int emu_remove_tree(const char *path)
+{
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (S_ISDIR(st.st_mode)) {
+                /* lstat: a symlink inside is removed, never followed. */
+                g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
+                const char *entry;
+                while (d && (entry = g_dir_read_name(d))) {
+                        g_autofree char *child = g_build_filename(path, entry, NULL);
+                        int r = emu_remove_tree(child);
+                        if (r < 0)
+                                return r;
+                }
+                return rmdir(path) < 0 && errno != ENOENT ? -errno : 0;
+        }
+        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
 }

@@ -57,6 +57,9 @@ int emu_fd_nonblock(int fd, bool nonblock);
 /* Read /proc/self/fd and return how many fds are open; for leak checks in tests. */
 int emu_count_open_fds(void);
 
+/* Remove path, and what is under it if it is a directory, following no symlink; 0 or -errno. */
+int emu_remove_tree(const char *path);
+
 /*
  * Watch an fd on the default main context, like g_unix_fd_add(), but with a
  * source that may recurse. GLib "blocks" a non-recursive source while its

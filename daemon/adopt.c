@@ -18,6 +18,7 @@
 #include "confine.h"
 #include "emu-id.h"
 #include "emu-log.h"
+#include "emu-util.h"
 #include "state.h"
 
 /*
@@ -70,7 +71,7 @@ static void adopt_emulator(Manager *m, const StateEmulator *se)
         if (!emu_id_valid(se->id) || !vm || !kind ||
             g_hash_table_contains(m->emulators, se->id) ||
             !emu_restart_from_name(se->restart, &restart) ||
-            !(plan = emu_plan_new_at(kind, se->options, socket = emulator_socket_path(vm, se->id),
+            !(plan = emu_plan_new_at(kind, se->options, socket = emulator_socket_path(vm, se->id, kind),
                                      false, &err))) {
                 emu_warn(&ctx, "state file: cannot adopt this emulator (%s)",
                          err ? err->message : "unknown VM, kind or duplicate id");
@@ -116,7 +117,7 @@ static void remove_stale(Manager *m)
                                 continue; /* the proxy binds it again on connect */
                         g_autofree char *path = g_build_filename(dir, f, NULL);
                         emu_warn(NULL, "removing stale %s", path);
-                        g_unlink(path);
+                        emu_remove_tree(path);
                 }
                 if (!known_vm)
                         g_rmdir(dir);

@@ -97,7 +97,7 @@ EmuSandbox *confine_prepare(const EmudConfig *cfg, const EmuKind *k, const EmuPl
         }
         g_autofree char *sock_dir = NULL;
         const char *sock = g_hash_table_lookup(plan->values, "@socket");
-        if (k->socket_property && sock) {
+        if (k->emulator_listens && sock) {
                 /* It binds its socket there itself. */
                 sock_dir = g_path_get_dirname(sock);
                 EmuSandboxBind b = { .path = sock_dir, .writable = true };

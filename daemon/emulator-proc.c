@@ -272,12 +272,66 @@ static int listen_or_error(const char *path, GError **error)
         return fd;
 }
 
+/*
+ * Readiness "listening": the socket the emulator binds itself shows up as a
+ * listening socket (__SO_ACCEPTCON) in /proc/PID/net/unix, the unix sockets
+ * of its network namespace. Connecting to find out would take the one
+ * connection some backends accept.
+ */
+static bool listens(pid_t pid, const char *path)
+{
+        g_autofree char *file = g_strdup_printf("/proc/%d/net/unix", (int)pid);
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents(file, &text, NULL, NULL))
+                return false;
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        for (char **l = lines; *l; l++) {
+                /* Num RefCount Protocol Flags Type St Inode Path */
+                g_auto(GStrv) f = g_strsplit_set(g_strstrip(*l), " ", -1);
+                guint n = 0;
+                const char *cols[8] = { 0 };
+                for (char **c = f; *c && n < 8; c++)
+                        if (**c)
+                                cols[n++] = *c;
+                if (n == 8 && g_str_equal(cols[7], path) &&
+                    (g_ascii_strtoull(cols[3], NULL, 16) & 0x10000))
+                        return true;
+        }
+        return false;
+}
+
+static gboolean on_listening_poll(gpointer userdata)
+{
+        Emulator *e = userdata;
+        if (!emu_proc_alive(&e->proc) || e->ready) {
+                e->poll_timer = 0;
+                return G_SOURCE_REMOVE;
+        }
+        if (!listens(e->proc.pid, e->socket_path))
+                return G_SOURCE_CONTINUE;
+        e->poll_timer = 0;
+        e->ready = true;
+        emulator_advance(e);
+        return G_SOURCE_REMOVE;
+}
+
+static void watch_listening(Emulator *e)
+{
+        if (e->poll_timer)
+                g_source_remove(e->poll_timer);
+        e->poll_timer = g_timeout_add(10, on_listening_poll, e);
+}
+
 static gboolean on_ready_timeout(gpointer userdata)
 {
         Emulator *e = userdata;
         e->timer = 0;
         g_autofree char *msg =
-                e->kind->readiness == EMU_READY_OUTPUT
+                e->kind->readiness == EMU_READY_LISTENING
+                        ? g_strdup_printf("%s did not listen on %s within %u ms",
+                                          e->kind->binary, e->socket_path,
+                                          e->cfg->ready_timeout_ms)
+                : e->kind->readiness == EMU_READY_OUTPUT
                         ? g_strdup_printf("%s printed no line with \"%s\" within %u ms",
                                           e->kind->binary, e->kind->ready_output,
                                           e->cfg->ready_timeout_ms)
@@ -303,6 +357,21 @@ static bool kind_has_fd(const EmuKind *k, EmuFdRole role)
         return false;
 }
 
+/* A directory of the emulator's own, for the socket it binds; no stale socket in it. */
+static bool make_socket_dir(Emulator *e, GError **error)
+{
+        g_autofree char *dir = g_path_get_dirname(e->socket_path);
+        if ((g_mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+            (e->cfg->sandbox &&
+             chown(dir, e->cfg->emulator_uid, e->cfg->emulator_gid) < 0)) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "cannot prepare %s: %s",
+                            dir, g_strerror(errno));
+                return false;
+        }
+        g_unlink(e->socket_path);
+        return true;
+}
+
 /*
  * Launch (or relaunch) the process. A vhost-user kind's listening socket
  * is created once and kept; the monitor socket is new each time, listening
@@ -312,7 +381,10 @@ static bool kind_has_fd(const EmuKind *k, EmuFdRole role)
  */
 bool emulator_launch(Emulator *e, GError **error)
 {
-        if (e->kind->chardev_property && e->listen_fd < 0) {
+        if (e->kind->emulator_listens) {
+                if (!make_socket_dir(e, error))
+                        return false;
+        } else if (e->kind->chardev_property && e->listen_fd < 0) {
                 e->listen_fd = listen_or_error(e->socket_path, error);
                 if (e->listen_fd < 0)
                         return false;
@@ -372,6 +444,8 @@ bool emulator_launch(Emulator *e, GError **error)
                 emulator_connect_monitor(e, emu_steal_fd(&mon));
         if (!e->ready)
                 emulator_set_timer(e, e->cfg->ready_timeout_ms, on_ready_timeout);
+        if (e->kind->readiness == EMU_READY_LISTENING)
+                watch_listening(e);
 
         ctx.pid = e->proc.pid;
         g_autofree char *cmdline = g_strjoinv(" ", e->plan->argv);
@@ -422,7 +496,7 @@ void emulator_adopt(Emulator *e, const char *was, pid_t pid, guint64 start_time)
         int fd = n >= 0 ? emu_proc_get_fd(&e->proc, n) : -ENOENT;
         if (fd >= 0)
                 e->listen_fd = fd;
-        else if (e->kind->chardev_property)
+        else if (e->kind->chardev_property && !e->kind->emulator_listens)
                 emu_warn(&ctx, "cannot recover its listening socket (%s); a restart will "
                          "listen on %s anew", g_strerror(-fd), e->socket_path);
 

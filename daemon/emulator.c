@@ -347,8 +347,9 @@ static bool advance_cold(Emulator *e)
                 if (!emulator_launch(e, &err)) {
                         emulator_fail(e, err->code, "%s", err->message);
                         emulator_advance(e);
+                        return false;
                 }
-                return false;
+                /* Readiness "exec": ready already, and nothing else will call back. */
         }
         if (!e->ready)
                 return false;
@@ -425,6 +426,10 @@ static void finalize(Emulator *e)
         if (e->started) {
                 g_unlink(e->socket_path);
                 g_unlink(e->monitor_path);
+                if (e->kind->emulator_listens) {
+                        g_autofree char *dir = g_path_get_dirname(e->socket_path);
+                        g_rmdir(dir);
+                }
         }
         emulator_release_slot(e);
         emulator_set_state(e, EMU_STATE_GONE);
@@ -560,6 +565,8 @@ void emulator_advance(Emulator *e)
                 return;
         }
         if (e->kind->chardev_property && !e->chardev_added) {
+                if (e->kind->emulator_listens && !e->ready)
+                        return; /* the chardev connects to a socket it has yet to bind */
                 emulator_add_chardev(e);
                 return;
         }
@@ -575,6 +582,7 @@ void emulator_advance(Emulator *e)
                 emu_info(&ctx, "ready (%s)",
                          e->kind->readiness == EMU_READY_QMP_GREETING ? "QMP greeting received"
                          : e->kind->readiness == EMU_READY_OUTPUT     ? "it printed its line"
+                         : e->kind->readiness == EMU_READY_LISTENING  ? "it listens"
                                                                      : "running");
                 emulator_set_state(e, EMU_STATE_RUNNING);
         }
@@ -614,7 +622,7 @@ Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, EmuKin
         e->chardev_id = g_strdup_printf("emud-%s-chr", id);
         /* Two dots: never the VM's own qmp.sock, whatever the id. */
         g_autofree char *mon = g_strdup_printf("%s.qmp.sock", id);
-        e->socket_path = emulator_socket_path(vm, id);
+        e->socket_path = emulator_socket_path(vm, id, kind);
         e->monitor_path = g_build_filename(vm->dir, mon, NULL);
         e->state = EMU_STATE_STARTING;
         e->listen_fd = -1;
@@ -632,8 +640,13 @@ const char *emulator_socket(const Emulator *e)
         return e->kind->fd_property ? "" : e->socket_path;
 }
 
-char *emulator_socket_path(const Vm *vm, const char *id)
+char *emulator_socket_path(const Vm *vm, const char *id, const EmuKind *kind)
 {
+        /* An emulator that binds it itself gets a directory of its own to do it in. */
+        if (kind->emulator_listens) {
+                g_autofree char *dir = g_strdup_printf("%s.d", id);
+                return g_build_filename(vm->dir, dir, "vu.sock", NULL);
+        }
         /* Two dots: never the VM's own qmp.sock, whatever the id. */
         g_autofree char *sock = g_strdup_printf("%s.vu.sock", id);
         return g_build_filename(vm->dir, sock, NULL);
@@ -645,6 +658,8 @@ void emulator_free(Emulator *e)
                 return;
         dispatch_forget(e->dispatch, e);
         emulator_clear_timer(e);
+        if (e->poll_timer)
+                g_source_remove(e->poll_timer);
         /* Its requesters went away with emud's QMP service; nothing to answer. */
         g_clear_pointer(&e->qmp, emu_qmp_client_free);
         /* Not the cgroup leaf: that of a running process must stay for the next emud. */

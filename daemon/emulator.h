@@ -113,6 +113,7 @@ struct Emulator {
         GError *failure;        /* why the spawn failed; teardown follows */
         GError *unplug_error;   /* QEMU did not let the device go (device_del, timeout) */
         guint timer;
+        guint poll_timer;       /* readiness "listening": looking for its socket */
         DoneFunc spawn_done;
         void *spawn_userdata;
         DoneFunc kill_done;
@@ -131,8 +132,11 @@ Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, EmuKin
 void emulator_free(Emulator *e);
 /* Its socket, or "" for a kind that has none (a remote kind's socketpair). */
 const char *emulator_socket(const Emulator *e);
-/* The socket between QEMU and the emulator: RUNTIME/vm/VM/ID.vu.sock. */
-char *emulator_socket_path(const Vm *vm, const char *id);
+/*
+ * The socket between QEMU and the emulator: RUNTIME/vm/VM/ID.vu.sock, or
+ * RUNTIME/vm/VM/ID.d/vu.sock for a kind that binds it itself.
+ */
+char *emulator_socket_path(const Vm *vm, const char *id, const EmuKind *kind);
 
 /* done is answered through the dispatch, never from inside the call. */
 void emulator_start(Emulator *e, DoneFunc done, void *userdata);

@@ -397,7 +397,7 @@ static Emulator *new_emulator(Manager *m, Vm *vm, const char *kind_name, const c
                             "seccomp=%s is not valid: must be enforce, log or learn", mode);
                 return NULL;
         }
-        g_autofree char *socket = emulator_socket_path(vm, id);
+        g_autofree char *socket = emulator_socket_path(vm, id, kind);
         EmuPlan *plan = emu_plan_new_at(kind, options, socket, true, error);
         if (!plan)
                 return NULL;

@@ -240,15 +240,9 @@ void vm_reconnect(Vm *vm)
 
 static void remove_tree(const char *dir)
 {
-        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-        const char *entry;
-        while (d && (entry = g_dir_read_name(d))) {
-                g_autofree char *path = g_build_filename(dir, entry, NULL);
-                if (g_unlink(path) < 0 && errno != ENOENT)
-                        emu_warn(NULL, "cannot remove %s: %s", path, g_strerror(errno));
-        }
-        if (g_rmdir(dir) < 0 && errno != ENOENT)
-                emu_warn(NULL, "cannot remove %s: %s", dir, g_strerror(errno));
+        int r = emu_remove_tree(dir);
+        if (r < 0)
+                emu_warn(NULL, "cannot remove %s: %s", dir, g_strerror(-r));
 }
 
 int vm_make_dir(Vm *vm, bool clean)

@@ -333,7 +333,8 @@ static bool load_readiness(EmuKind *k, json_t *root, GError **error)
 {
         static const char *const names[] = { [EMU_READY_QMP_GREETING] = "qmp-greeting",
                                              [EMU_READY_OUTPUT] = "output",
-                                             [EMU_READY_EXEC] = "exec" };
+                                             [EMU_READY_EXEC] = "exec",
+                                             [EMU_READY_LISTENING] = "listening" };
         const char *readiness = json_string_value(json_object_get(root, "readiness"));
         size_t r;
         for (r = 0; r < G_N_ELEMENTS(names); r++)
@@ -341,7 +342,7 @@ static bool load_readiness(EmuKind *k, json_t *root, GError **error)
                         break;
         if (r == G_N_ELEMENTS(names))
                 return emu_kind_bad(error, k, "'readiness' must be \"qmp-greeting\", "
-                                    "\"output\" or \"exec\"");
+                                    "\"output\", \"exec\" or \"listening\"");
         k->readiness = (EmuReadiness)r;
         json_t *line = json_object_get(root, "ready-output");
         if ((k->readiness == EMU_READY_OUTPUT) != (line != NULL) ||
@@ -351,6 +352,17 @@ static bool load_readiness(EmuKind *k, json_t *root, GError **error)
         k->ready_output = g_strdup(json_string_value(line));
         if (k->readiness == EMU_READY_QMP_GREETING && !kind_has_fd(k, EMU_FD_MONITOR))
                 return emu_kind_bad(error, k, "readiness qmp-greeting needs the 'monitor' fd");
+        json_t *listener = json_object_get(root, "listener");
+        const char *who = json_string_value(listener);
+        if (listener && (!who || (!g_str_equal(who, "emud") && !g_str_equal(who, "emulator"))))
+                return emu_kind_bad(error, k, "'listener' must be \"emud\" or \"emulator\"");
+        k->emulator_listens = who && g_str_equal(who, "emulator");
+        if (k->readiness == EMU_READY_LISTENING && !k->emulator_listens)
+                return emu_kind_bad(error, k, "readiness listening needs \"listener\": "
+                                    "\"emulator\"");
+        if (k->emulator_listens && kind_has_fd(k, EMU_FD_LISTEN))
+                return emu_kind_bad(error, k, "the 'listen' fd is emud's listening socket; "
+                                    "with \"listener\": \"emulator\" use ${socket}");
         return true;
 }
 
@@ -408,6 +420,9 @@ static bool load_device(EmuKind *k, json_t *device, GError **error)
                                     "and optionally "
                                     "'properties' (an object), 'hotplug' and 'reconnect' "
                                     "(booleans)");
+        if (sockprop && !k->emulator_listens)
+                return emu_kind_bad(error, k, "device: 'socket-property' needs \"listener\": "
+                                    "\"emulator\"");
         if (fdprop && !kind_has_fd(k, EMU_FD_REMOTE))
                 return emu_kind_bad(error, k, "device: 'fd-property' needs the 'remote' fd");
         if (chardev && kind_has_fd(k, EMU_FD_REMOTE))
@@ -456,6 +471,7 @@ EmuKind *emu_kind_load_data(const char *data, const char *origin, GError **error
         static const char *const top_keys[] = { "kind",     "description",  "binary",
                                                 "package",  "fds",          "readiness",
                                                 "ready-output", "requires", "options",
+                                                "listener",
                                                 "argv",     "device",       "restart",
                                                 "sandbox",  NULL };
         if (!check_keys(k, root, "descriptor", top_keys, error))

@@ -37,6 +37,7 @@ typedef enum {
         EMU_READY_QMP_GREETING, /* the greeting on the monitor */
         EMU_READY_OUTPUT,       /* a line of its output contains ready_output */
         EMU_READY_EXEC,         /* the process runs */
+        EMU_READY_LISTENING,    /* it listens on ${socket} (listener "emulator") */
 } EmuReadiness;
 
 typedef struct {
@@ -70,6 +71,7 @@ typedef struct {
         guint64 nofile, nproc;   /* rlimits; 0: the sandbox's defaults */
         guint64 memory_max, pids_max; /* cgroup limits; 0: not set */
         bool namespace_root;     /* uid 0 in its user namespace, with capabilities there */
+        bool emulator_listens;   /* "listener": "emulator": it binds ${socket} itself */
         char *driver;
         char *chardev_property;  /* a vhost-user kind: the socket is a chardev */
         char *fd_property;       /* a remote kind: the property that names the getfd fd */
