@@ -17,13 +17,14 @@ esac
 
 # Build: compiler, meson, and the libraries emud links against.
 # Run: dbus-daemon for the private test bus, busctl (systemd) for introspection checks, QEMU and
-# qemu-storage-daemon, python3 for the integration harness. The test guest is built from
+# qemu-storage-daemon, virtiofsd (qemu-system-common), vhost-user-gpu (qemu-system-gui), python3
+# for the integration harness. The test guest is built from
 # linux-image-amd64 and busybox-static with apt-get download, kmod's depmod and xz.
 packages=(
         gcc meson ninja-build pkg-config
         libglib2.0-dev libjansson-dev libsystemd-dev libseccomp-dev
         dbus dbus-daemon systemd procps
-        qemu-system-x86 qemu-system-common qemu-utils
+        qemu-system-x86 qemu-system-common qemu-system-gui qemu-utils
         python3 busybox-static kmod xz-utils zstd ca-certificates
 )
 
