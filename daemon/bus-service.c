@@ -145,22 +145,35 @@ static int read_options(sd_bus_message *msg, GHashTable *options)
         return sd_bus_message_exit_container(msg);
 }
 
-static int method_spawn(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
+/* The options that end Spawn and Prepare, and the reply that will carry id's object path. */
+static int read_tail(sd_bus_message *msg, const char *id, GHashTable **ret_options,
+                     Reply **ret_reply)
 {
-        BusService *b = userdata;
-        const char *vm, *kind, *id;
-        int r = sd_bus_message_read(msg, "sss", &vm, &kind, &id);
-        if (r < 0)
-                return r;
         g_autoptr(GHashTable) options = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                               g_free);
-        r = read_options(msg, options);
+        int r = read_options(msg, options);
         if (r < 0)
                 return r;
         g_autofree char *path = emu_bus_emulator_path(id);
         if (!path)
                 return -ENOMEM;
-        manager_spawn(b->m, vm, kind, id, options, reply_done, reply_new(msg, path));
+        *ret_options = g_steal_pointer(&options);
+        *ret_reply = reply_new(msg, path);
+        return 0;
+}
+
+static int method_spawn(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
+{
+        BusService *b = userdata;
+        const char *vm, *kind, *id;
+        g_autoptr(GHashTable) options = NULL;
+        Reply *reply = NULL;
+        int r = sd_bus_message_read(msg, "sss", &vm, &kind, &id);
+        if (r >= 0)
+                r = read_tail(msg, id, &options, &reply);
+        if (r < 0)
+                return r;
+        manager_spawn(b->m, vm, kind, id, options, reply_done, reply);
         return 1;
 }
 
@@ -169,22 +182,17 @@ static int method_prepare(sd_bus_message *msg, void *userdata, sd_bus_error *ret
         BusService *b = userdata;
         const char *vm, *kind, *id;
         g_auto(GStrv) qmp = NULL;
+        g_autoptr(GHashTable) options = NULL;
+        Reply *reply = NULL;
         int r = sd_bus_message_read(msg, "s", &vm);
         if (r >= 0)
                 r = sd_bus_message_read_strv(msg, &qmp);
         if (r >= 0)
                 r = sd_bus_message_read(msg, "ss", &kind, &id);
+        if (r >= 0)
+                r = read_tail(msg, id, &options, &reply);
         if (r < 0)
                 return r;
-        g_autoptr(GHashTable) options = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                              g_free);
-        r = read_options(msg, options);
-        if (r < 0)
-                return r;
-        g_autofree char *path = emu_bus_emulator_path(id);
-        if (!path)
-                return -ENOMEM;
-        Reply *reply = reply_new(msg, path);
         reply->m = b->m;
         reply->prepared = g_strdup(id);
         manager_prepare(b->m, vm, (const char *const *)qmp, kind, id, options, reply_done,
