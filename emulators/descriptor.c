@@ -171,6 +171,97 @@ char *emu_option_normalise(const EmuKind *k, const EmuOptionSpec *o, const char 
         g_assert_not_reached();
 }
 
+/*
+ * Expand one template. With values == NULL it only checks that every
+ * reference names a known option or fd role (done at load time).
+ */
+bool emu_template_expand(const EmuKind *k, const char *tmpl, GHashTable *values, bool escape,
+                         GString *out, GError **error)
+{
+        const char *p = tmpl;
+        while (*p) {
+                const char *start = strstr(p, "${");
+                if (!start) {
+                        g_string_append(out, p);
+                        break;
+                }
+                g_string_append_len(out, p, start - p);
+                const char *end = strchr(start, '}');
+                if (!end)
+                        return emu_kind_bad(error, k, "unterminated ${ in '%s'", tmpl);
+                g_autofree char *ref = g_strndup(start + 2, end - start - 2);
+                p = end + 1;
+
+                if (g_str_equal(ref, "socket")) {
+                        /* The emulator's socket path, known once its VM is. */
+                        const char *v = values ? g_hash_table_lookup(values, "@socket") : NULL;
+                        if (values && !v)
+                                return emu_kind_bad(error, k, "'%s' needs the emulator's socket "
+                                                    "path, which is not known here", tmpl);
+                        g_string_append(out, v ? v : "");
+                        continue;
+                }
+                if (g_str_has_prefix(ref, "fd:")) {
+                        size_t i;
+                        for (i = 0; i < k->n_fds; i++)
+                                if (strcmp(emu_fd_role_name(k->fds[i]), ref + 3) == 0)
+                                        break;
+                        if (i == k->n_fds)
+                                return emu_kind_bad(error, k, "'%s' names fd role '%s' that 'fds' lacks",
+                                           tmpl, ref + 3);
+                        g_string_append_printf(out, "%zu", 3 + i);
+                        continue;
+                }
+
+                bool negate = ref[0] == '!';
+                const char *name = negate ? ref + 1 : ref;
+                const EmuOptionSpec *o = emu_kind_find_option(k, name);
+                if (!o)
+                        return emu_kind_bad(error, k, "'%s' names unknown option '%s'", tmpl, name);
+                if (negate && o->type != EMU_OPT_BOOL)
+                        return emu_kind_bad(error, k, "'%s' negates non-bool option '%s'", tmpl, name);
+                if (!values)
+                        continue;
+                const char *v = g_hash_table_lookup(values, name);
+                if (!v)
+                        return emu_kind_bad(error, k, "'%s' uses option '%s' that has no value and no "
+                                   "default", tmpl, name);
+                if (negate)
+                        v = strcmp(v, "on") == 0 ? "off" : "on";
+                for (const char *c = v; *c; c++) {
+                        if (escape && *c == ',')
+                                g_string_append_c(out, ',');
+                        g_string_append_c(out, *c);
+                }
+        }
+        return true;
+}
+
+/* Device property values: "${opt}" alone takes the option's JSON type. */
+json_t *emu_template_render(const EmuKind *k, json_t *tmpl, GHashTable *values,
+                            GError **error)
+{
+        if (!json_is_string(tmpl))
+                return json_deep_copy(tmpl);
+        const char *s = json_string_value(tmpl);
+        size_t n = strlen(s);
+        if (values && n > 3 && g_str_has_prefix(s, "${") && s[n - 1] == '}' &&
+            !strchr(s + 2, '$')) {
+                bool negate = s[2] == '!';
+                g_autofree char *name = g_strndup(s + 2 + negate, n - 3 - negate);
+                const EmuOptionSpec *o = emu_kind_find_option(k, name);
+                const char *v = g_hash_table_lookup(values, name);
+                if (o && v && o->type == EMU_OPT_UINT && !negate)
+                        return json_integer((json_int_t)g_ascii_strtoull(v, NULL, 10));
+                if (o && v && o->type == EMU_OPT_BOOL)
+                        return json_boolean((strcmp(v, "on") == 0) != negate);
+        }
+        g_autoptr(GString) out = g_string_new(NULL);
+        if (!emu_template_expand(k, s, values, false, out, error))
+                return NULL;
+        return json_string(out->str);
+}
+
 static bool load_option(EmuKind *k, const char *name, json_t *spec, GError **error)
 {
         static const char *const type_names[] = {
