@@ -251,7 +251,7 @@ static const BadCase bad_cases[] = {
           .raw = "{'kind': 'r', 'binary': '/bin/true', 'fds': ['monitor', 'remote'], "
                  "'readiness': 'qmp-greeting', 'argv': ['x'], "
                  "'device': {'driver': 'd', 'fd-property': 'fd'}}",
-          .want = "'restart'" },
+          .want = "a 'remote' fd" },
         { "no reconnect but restarted", .device_extra = ", 'reconnect': false",
           .want = "\"restart\": \"no\"" },
         { "hotplug not a boolean", .device_extra = ", 'hotplug': 'no'", .want = "booleans" },
