@@ -7,7 +7,8 @@ state file not rewritten yet, an orphan not reaped yet) get their time, bounded,
 fixed sleep. What must hold, with emud up:
 
   emud        alive; list and vm-list answer within BOUND;
-  states      every emulator plugged or failed (others must settle), every VM connected, or
+  states      every emulator plugged or failed (others must settle), or prepared in the
+              cold-plug VM (whose QEMU never starts, "defined"); every other VM connected, or
               lost exactly when its QEMU was replaced under this emud and not re-added since;
               the VMs listed are those the run registered; a lost VM has no emulators;
   QEMU        per VM: device emud-ID and chardev emud-ID-chr present iff ID is listed in that
@@ -119,16 +120,18 @@ def check(world):
         raise Violation("vm-list", f"VMs listed {sorted(vms)}, registered "
                                    f"{sorted(world.registered)}")
     for name, state in vms.items():
-        want = "lost" if name in world.expect_lost else "connected"
+        want = ("lost" if name in world.expect_lost
+                else "defined" if name in world.defined else "connected")
         if state != want:
             raise Violation("vm-state", f"VM {name} is {state}, expected {want}")
     for i, e in emus.items():
-        if e["state"] not in ("plugged", "failed"):
+        cold = vms.get(e["vm"]) == "defined"
+        if e["state"] not in (("prepared",) if cold else ("plugged", "failed")):
             raise Violation("unsettled", f"{i} is {e['state']}")
-        if e["vm"] not in vms or vms[e["vm"]] != "connected":
+        if e["vm"] not in vms or vms[e["vm"]] not in ("connected", "defined"):
             raise Violation("lost-vm", f"{i} listed in VM {e['vm']} which is "
                                        f"{vms.get(e['vm'], 'not registered')}")
-        if e["state"] == "plugged" and not e["pid"]:
+        if e["state"] in ("plugged", "prepared") and not e["pid"]:
             raise Violation("no-process", f"{i} is plugged with pid 0")
 
     # QEMU agrees.

@@ -21,13 +21,15 @@ from chaos_world import Violation, qsd_processes
 
 HOSTILE = ("../x", "a/b", "", "a b", "a.b", "x" * 65, "dïsk", "id\nx")
 UNKNOWN_VM = "vm-nope"
+COLD_VM = "vm-cold"      # a VM whose QEMU never starts: emulators prepared for it (cold-plug)
 
 # Weights of each step while emud runs, and while it is down (where the steps that need
 # emud check that they fail at once, with NotRunning).
 WEIGHTS_UP = (("spawn", 28), ("kill", 12), ("sigkill-emu", 9), ("emud-down", 7),
-              ("qemu-restart", 5), ("vm-cycle", 5), ("bad-spawn", 7), ("concurrent", 9))
+              ("qemu-restart", 5), ("vm-cycle", 5), ("bad-spawn", 7), ("concurrent", 9),
+              ("cold", 7))
 WEIGHTS_DOWN = (("emud-up", 40), ("sigkill-emu", 25), ("qemu-restart", 20), ("spawn", 8),
-                ("kill", 7))
+                ("kill", 7), ("cold", 5))
 MAX_DOWN = 3             # emud comes back after at most this many steps
 
 
@@ -45,6 +47,8 @@ def _draw(rng, op, vms, ids):
         return ("emud-down", rng.choice(("KILL", "KILL", "TERM")))
     if op == "emud-up":
         return ("emud-up",)
+    if op == "cold":
+        return ("cold", rng.choice(("prepare", "prepare", "remove")), rng.choice(ids))
     if op in ("qemu-restart", "vm-cycle"):
         return (op, rng.choice(vms))
     if op == "bad-spawn":
@@ -170,7 +174,8 @@ class Pre:
         if id_ not in self.emus:
             return {"UnknownEmulator"}
         e = self.emus[id_]
-        if not self.ready[e["vm"]] or (e["restarts"] and self.vhost_trouble[e["vm"]]):
+        vm = e["vm"]    # COLD_VM has no QEMU: a prepared emulator has no device to release
+        if not self.ready.get(vm, True) or (e["restarts"] and self.vhost_trouble.get(vm)):
             return {"ok", "Timeout"}
         return {"ok"}
 
@@ -198,6 +203,39 @@ def step_spawn(world, vm, id_):
         e = world.listing().get(id_)
         if not e or e["vm"] != vm or e["state"] != "plugged":
             raise Violation("outcome", f"spawn {id_} answered ok but emuctl lists {e}")
+    return str(a)
+
+
+def step_cold(world, action, id_):
+    """Prepare an emulator for COLD_VM, whose QEMU never comes, or remove that VM, which
+    stops its prepared emulators (emuctl(1), prepare and vm-remove)."""
+    img = world.images.get(id_) or next(iter(world.images.values()))
+    if action == "prepare":
+        args = ("prepare", COLD_VM, "vhost-user-blk", id_, f"image={img}")
+    else:
+        args = ("vm-remove", COLD_VM)
+    if not world.up:
+        expect(world.ctl(*args), {"NotRunning"}, f"{action} with emud down")
+        return "NotRunning"
+    emus = world.listing()
+    if action == "prepare":
+        want = "Exists" if id_ in emus else "ok"
+    else:
+        want = "ok" if COLD_VM in world.registered else "UnknownVM"
+    a = world.ctl(*args)
+    expect(a, {want}, " ".join(map(str, args)))
+    if a.name == "ok" and action == "prepare":
+        world.registered.add(COLD_VM)
+        world.defined.add(COLD_VM)
+        e = world.listing().get(id_)
+        if not e or e["state"] != "prepared":
+            raise Violation("outcome", f"prepare {id_} answered ok but emuctl lists {e}")
+    elif a.name == "ok":
+        world.registered.discard(COLD_VM)
+        world.defined.discard(COLD_VM)
+        left = [i for i, e in world.listing().items() if e["vm"] == COLD_VM]
+        if left:
+            raise Violation("outcome", f"vm-remove {COLD_VM} answered ok, {left} remain")
     return str(a)
 
 
@@ -391,4 +429,6 @@ def run_step(world, step):
         return step_bad_spawn(world, *step[1:])
     if op == "concurrent":
         return step_concurrent(world, step[1])
+    if op == "cold":
+        return step_cold(world, step[1], step[2])
     raise ValueError(op)

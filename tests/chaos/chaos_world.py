@@ -204,6 +204,7 @@ class World:
         self.vms = {}
         self.registered = set()      # VMs emud should list
         self.expect_lost = set()     # registered VMs whose QEMU went away under a running emud
+        self.defined = set()         # registered VMs of cold-plug, whose QEMU never starts
         self.last_listing = {}
         self.log_checked = 0         # bytes of emud.log scanned for sanitizer reports
         self.qemu_generation = {n: 0 for n in vms}
