@@ -161,17 +161,24 @@ def _guest_files(d=None):
 
 
 def ensure_guest():
-    """Build the guest with tests/guest/mkguest.sh if its images are missing; return the dir.
+    """Build the guest with tests/guest/mkguest.sh if its images are missing or older than the
+    script; return the dir.
 
     A lock file serialises tests that start in parallel."""
     d = guest_dir()
-    if all(p.exists() for p in _guest_files(d)):
+    script = REPO / "tests/guest/mkguest.sh"
+
+    def current():
+        # Images older than mkguest.sh lack what it was changed to add (a module, say).
+        return all(p.exists() and p.stat().st_mtime >= script.stat().st_mtime
+                   for p in _guest_files(d))
+    if current():
         return d
     d.parent.mkdir(parents=True, exist_ok=True)
     with open(str(d) + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not all(p.exists() for p in _guest_files(d)):
-            r = subprocess.run([str(REPO / "tests/guest/mkguest.sh"), str(d)],
+        if not current():
+            r = subprocess.run([str(script), str(d)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"mkguest.sh failed ({r.returncode}):\n{r.stdout}")
