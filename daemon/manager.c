@@ -236,6 +236,7 @@ void manager_add_vm(Manager *m, const char *name, const char *const *qmp_paths, 
                 }
                 vm_set_paths(defined, qmp_paths);
                 defined->state = VM_CONNECTING;
+                defined->was_defined = true;
                 defined->add_done = done;
                 defined->add_userdata = userdata;
                 int fd = g_array_index(fds, int, 0);

@@ -34,12 +34,13 @@ static char *render(Manager *m)
         g_autoptr(GPtrArray) vms = manager_sorted_vms(m);
         for (guint i = 0; i < vms->len; i++) {
                 const Vm *vm = g_ptr_array_index(vms, i);
-                if (vm->add_done)
-                        continue; /* AddVM has not succeeded yet */
+                /* AddVM has not succeeded yet: not there, or still only defined. */
+                bool defined = vm->state == VM_DEFINED || (vm->add_done && vm->was_defined);
+                if (vm->add_done && !defined)
+                        continue;
                 /* A defined VM (cold-plug) may have no path yet. */
                 g_autoptr(json_t) o = json_pack("{s:s, s:s?, s:b}", "vm", vm->name, "qmp",
-                                                vm->qmp_path, "defined",
-                                                vm->state == VM_DEFINED);
+                                                vm->qmp_path, "defined", defined);
                 if (vm->extra_qmp_paths && vm->extra_qmp_paths[0]) {
                         json_t *extra = json_array();
                         for (char **p = vm->extra_qmp_paths; *p; p++)

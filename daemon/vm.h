@@ -51,6 +51,7 @@ struct Vm {
         GPtrArray *extra_qmp;   /* EmuQmpClient, those of extra_qmp_paths that connected */
         GHashTable *reserved;   /* slots chosen by spawns that are not plugged yet */
         bool adopting;          /* re-connecting after an emud restart */
+        bool was_defined;       /* AddVM of a defined VM is connecting: still defined on disk */
         bool removed;           /* unregistered; freed when the dispatch collects it */
         bool reconnect_ms;      /* QEMU's socket chardev takes reconnect-ms (QEMU >= 9.2) */
         guint wait_timer;       /* a defined VM with a path: looking for its socket */
