@@ -349,14 +349,6 @@ static gboolean on_ready_timeout(gpointer userdata)
         return G_SOURCE_REMOVE;
 }
 
-static bool kind_has_fd(const EmuKind *k, EmuFdRole role)
-{
-        for (size_t i = 0; i < k->n_fds; i++)
-                if (k->fds[i] == role)
-                        return true;
-        return false;
-}
-
 /* A directory of the emulator's own, for the socket it binds; no stale socket in it. */
 static bool make_socket_dir(Emulator *e, GError **error)
 {
@@ -390,7 +382,7 @@ bool emulator_launch(Emulator *e, GError **error)
                         return false;
         }
         emu_autofd mon_listen = -1, mon = -1, remote = -1;
-        if (kind_has_fd(e->kind, EMU_FD_MONITOR)) {
+        if (emu_kind_fd_number(e->kind, EMU_FD_MONITOR) >= 0) {
                 mon_listen = listen_or_error(e->monitor_path, error);
                 if (mon_listen < 0)
                         return false;
@@ -402,7 +394,7 @@ bool emulator_launch(Emulator *e, GError **error)
                         return false;
                 }
         }
-        if (kind_has_fd(e->kind, EMU_FD_REMOTE)) {
+        if (emu_kind_fd_number(e->kind, EMU_FD_REMOTE) >= 0) {
                 int pair[2];
                 if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
                         g_set_error(error, EMU_ERROR, EMU_ERROR_SPAWN_FAILED, "socketpair: %s",
@@ -456,14 +448,6 @@ bool emulator_launch(Emulator *e, GError **error)
 
 /* ---- adoption ----------------------------------------------------------- */
 
-static int listen_fd_number(const EmuKind *k)
-{
-        for (size_t i = 0; i < k->n_fds; i++)
-                if (k->fds[i] == EMU_FD_LISTEN)
-                        return 3 + (int)i;
-        return -1;
-}
-
 void emulator_adopt(Emulator *e, const char *was, pid_t pid, guint64 start_time)
 {
         e->state = EMU_STATE_ADOPTING;
@@ -483,7 +467,7 @@ void emulator_adopt(Emulator *e, const char *was, pid_t pid, guint64 start_time)
                 emulator_release_confinement(e);
                 return;
         }
-        e->ready = true; /* it ready the last emud */
+        e->ready = true; /* it was ready for the last emud */
         ctx.pid = e->proc.pid;
         emu_info(&ctx, "adopted the running process (was %s)", was);
         if (e->policy)
@@ -492,7 +476,7 @@ void emulator_adopt(Emulator *e, const char *was, pid_t pid, guint64 start_time)
                 emu_info(&ctx, "seccomp: no supervisor for this process until it restarts");
 
         /* The vhost-user listening socket lives on in the emulator: take a copy back. */
-        int n = listen_fd_number(e->kind);
+        int n = emu_kind_fd_number(e->kind, EMU_FD_LISTEN);
         int fd = n >= 0 ? emu_proc_get_fd(&e->proc, n) : -ENOENT;
         if (fd >= 0)
                 e->listen_fd = fd;
@@ -500,7 +484,7 @@ void emulator_adopt(Emulator *e, const char *was, pid_t pid, guint64 start_time)
                 emu_warn(&ctx, "cannot recover its listening socket (%s); a restart will "
                          "listen on %s anew", g_strerror(-fd), e->socket_path);
 
-        if (!kind_has_fd(e->kind, EMU_FD_MONITOR))
+        if (emu_kind_fd_number(e->kind, EMU_FD_MONITOR) < 0)
                 return;
         int mon = emu_unix_connect(e->monitor_path);
         if (mon >= 0)

@@ -30,14 +30,21 @@ static void on_step_reply(EmuQmpClient *c, json_t *ret, const GError *error, voi
         emulator_advance(e);
 }
 
-void emulator_vm_execute(Emulator *e, const char *command, json_t *args, StepFunc step)
+/* With fd (taken over; -1 for none) sent along as SCM_RIGHTS. */
+static void vm_execute_fd(Emulator *e, const char *command, json_t *args, int fd,
+                          StepFunc step)
 {
         StepCall *call = g_new0(StepCall, 1);
         call->e = e;
         call->step = step;
         e->qmp_busy = true;
-        emu_qmp_client_execute(e->vm->qmp, command, args, e->cfg->qmp_timeout_ms,
-                               on_step_reply, call);
+        emu_qmp_client_execute_fd(e->vm->qmp, command, args, fd, e->cfg->qmp_timeout_ms,
+                                  on_step_reply, call);
+}
+
+void emulator_vm_execute(Emulator *e, const char *command, json_t *args, StepFunc step)
+{
+        vm_execute_fd(e, command, args, -1, step);
 }
 
 /* ---- finding a slot ----------------------------------------------------- */
@@ -171,13 +178,8 @@ static void step_getfd(Emulator *e, json_t *ret, const GError *error)
 void emulator_send_fd(Emulator *e)
 {
         /* The client sends it with the command and closes emud's copy. */
-        int fd = emu_steal_fd(&e->remote_fd);
-        e->qmp_busy = true;
-        StepCall *call = g_new0(StepCall, 1);
-        call->e = e;
-        call->step = step_getfd;
-        emu_qmp_client_execute_fd(e->vm->qmp, "getfd", json_pack("{s:s}", "fdname", e->fd_name),
-                                  fd, e->cfg->qmp_timeout_ms, on_step_reply, call);
+        vm_execute_fd(e, "getfd", json_pack("{s:s}", "fdname", e->fd_name),
+                      emu_steal_fd(&e->remote_fd), step_getfd);
 }
 
 static void step_closefd(Emulator *e, json_t *ret, const GError *error)
@@ -358,11 +360,7 @@ static void append_opt(GString *out, const char *key, const char *value)
                 g_string_append_c(out, ',');
         if (key)
                 g_string_append_printf(out, "%s=", key);
-        for (const char *c = value; *c; c++) {
-                if (*c == ',')
-                        g_string_append_c(out, ',');
-                g_string_append_c(out, *c);
-        }
+        emu_qemu_opt_append(out, value);
 }
 
 static char *device_opts(json_t *args)

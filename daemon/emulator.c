@@ -122,6 +122,13 @@ bool emulator_vm_usable(const Emulator *e)
         return e->vm->state == VM_CONNECTED && e->vm->qmp;
 }
 
+/* Spawn (or Prepare) succeeded: its requester hears so in the dispatch pass. */
+static void answer_spawn(Emulator *e)
+{
+        DoneFunc done = g_steal_pointer(&e->spawn_done);
+        dispatch_done(e->dispatch, done, e->spawn_userdata, NULL);
+}
+
 static void answer_kill(Emulator *e, const GError *error)
 {
         DoneFunc done = g_steal_pointer(&e->kill_done);
@@ -359,8 +366,7 @@ static bool advance_cold(Emulator *e)
                 emulator_clear_timer(e);
                 emu_info(&ctx, "ready; waiting for VM %s's QEMU to start with it", e->vm->name);
                 emulator_set_state(e, EMU_STATE_PREPARED);
-                DoneFunc done = g_steal_pointer(&e->spawn_done);
-                dispatch_done(e->dispatch, done, e->spawn_userdata, NULL);
+                answer_spawn(e);
                 return false;
         }
         if (!e->probed) {
@@ -373,8 +379,7 @@ static bool advance_cold(Emulator *e)
                          e->qdev_id);
                 emulator_set_reason(e, NULL);
                 emulator_set_state(e, EMU_STATE_PLUGGED);
-                DoneFunc done = g_steal_pointer(&e->spawn_done);
-                dispatch_done(e->dispatch, done, e->spawn_userdata, NULL);
+                answer_spawn(e);
                 return false;
         }
         if (!e->kind->hotplug) {
@@ -596,8 +601,7 @@ void emulator_advance(Emulator *e)
         emu_info(&ctx, "plugged into VM %s at %s as %s", e->vm->name, e->slot, e->qdev_id);
         emulator_set_reason(e, NULL);
         emulator_set_state(e, EMU_STATE_PLUGGED);
-        DoneFunc done = g_steal_pointer(&e->spawn_done);
-        dispatch_done(e->dispatch, done, e->spawn_userdata, NULL);
+        answer_spawn(e);
 }
 
 /* ---- entry points ------------------------------------------------------- */

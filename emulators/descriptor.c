@@ -228,11 +228,10 @@ bool emu_template_expand(const EmuKind *k, const char *tmpl, GHashTable *values,
                                    "default", tmpl, name);
                 if (negate)
                         v = strcmp(v, "on") == 0 ? "off" : "on";
-                for (const char *c = v; *c; c++) {
-                        if (escape && *c == ',')
-                                g_string_append_c(out, ',');
-                        g_string_append_c(out, *c);
-                }
+                if (escape)
+                        emu_qemu_opt_append(out, v);
+                else
+                        g_string_append(out, v);
         }
         return true;
 }
@@ -412,12 +411,26 @@ static bool load_sandbox(EmuKind *k, json_t *sb, GError **error)
         return true;
 }
 
-static bool kind_has_fd(const EmuKind *k, EmuFdRole role)
+void emu_qemu_opt_append(GString *out, const char *value)
+{
+        for (const char *c = value; *c; c++) {
+                if (*c == ',')
+                        g_string_append_c(out, ',');
+                g_string_append_c(out, *c);
+        }
+}
+
+int emu_kind_fd_number(const EmuKind *k, EmuFdRole role)
 {
         for (size_t i = 0; i < k->n_fds; i++)
                 if (k->fds[i] == role)
-                        return true;
-        return false;
+                        return 3 + (int)i;
+        return -1;
+}
+
+static bool kind_has_fd(const EmuKind *k, EmuFdRole role)
+{
+        return emu_kind_fd_number(k, role) >= 0;
 }
 
 static bool load_readiness(EmuKind *k, json_t *root, GError **error)

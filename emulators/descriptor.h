@@ -95,6 +95,10 @@ EmuKind *emu_kind_ref(EmuKind *k);
 void emu_kind_unref(EmuKind *k);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EmuKind, emu_kind_unref)
 
+/* The fd number the process has for role (3 plus its index in fds), or -1. */
+int emu_kind_fd_number(const EmuKind *k, EmuFdRole role);
+/* value as a QEMU option value: every comma doubled. */
+void emu_qemu_opt_append(GString *out, const char *value);
 /* Whether a new process can serve the device QEMU already has (restart in place). */
 bool emu_kind_restartable(const EmuKind *k);
 const EmuOptionSpec *emu_kind_find_option(const EmuKind *k, const char *name);
