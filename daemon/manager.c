@@ -358,7 +358,7 @@ static char *steal_option(GHashTable *options, const char *key)
 
 /* Every check of a Spawn or Prepare, then the emulator (registered); NULL with error set. */
 static Emulator *new_emulator(Manager *m, Vm *vm, const char *kind_name, const char *id,
-                              GHashTable *options, GError **error)
+                              GHashTable *options, bool cold, GError **error)
 {
         EmuKind *kind = g_hash_table_lookup(m->kinds, kind_name);
         if (!kind) {
@@ -372,6 +372,13 @@ static Emulator *new_emulator(Manager *m, Vm *vm, const char *kind_name, const c
         if (kind->unavailable) {
                 g_set_error(error, EMU_ERROR, EMU_ERROR_UNKNOWN_KIND,
                             "kind %s is not available here: %s", kind_name, kind->unavailable);
+                return NULL;
+        }
+        if (cold && kind->fd_property) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                            "kind %s cannot be prepared: its device takes an fd that only "
+                            "getfd on a running QEMU can pass; spawn it once QEMU runs",
+                            kind_name);
                 return NULL;
         }
         /* "restart" and "seccomp" are emud's, not the kind's: out before the kind checks. */
@@ -447,7 +454,7 @@ void manager_spawn(Manager *m, const char *vm_name, const char *kind_name, const
                                                         ? " (emuctl prepare readies emulators "
                                                           "for a QEMU that is not running)"
                                                         : ""));
-        Emulator *e = new_emulator(m, vm, kind_name, id, options, &err);
+        Emulator *e = new_emulator(m, vm, kind_name, id, options, false, &err);
         if (!e)
                 return answer_error(m, done, userdata, err);
         emulator_start(e, done, userdata);
@@ -502,14 +509,6 @@ void manager_prepare(Manager *m, const char *vm_name, const char *const *qmp_pat
                                     g_error_new(EMU_ERROR, EMU_ERROR_EXISTS,
                                                 "VM %s already waits for QEMU at %s",
                                                 vm_name, vm->qmp_path));
-        EmuKind *kind = g_hash_table_lookup(m->kinds, kind_name);
-        if (kind && kind->fd_property)
-                return answer_error(m, done, userdata,
-                                    g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
-                                                "kind %s cannot be prepared: its device takes "
-                                                "an fd that only getfd on a running QEMU can "
-                                                "pass; spawn it once QEMU runs",
-                                                kind_name));
         bool new_vm = !vm;
         if (new_vm) {
                 vm = manager_new_vm(m, vm_name, have_paths ? qmp_paths[0] : NULL,
@@ -527,7 +526,7 @@ void manager_prepare(Manager *m, const char *vm_name, const char *const *qmp_pat
         if (!pick_chassis(m, vm, &chassis))
                 err = g_error_new(EMU_ERROR, EMU_ERROR_NO_FREE_SLOT,
                                   "VM %s has 128 prepared emulators already", vm_name);
-        Emulator *e = err ? NULL : new_emulator(m, vm, kind_name, id, options, &err);
+        Emulator *e = err ? NULL : new_emulator(m, vm, kind_name, id, options, true, &err);
         if (!e) {
                 if (new_vm) {
                         vm_remove_dir(vm);

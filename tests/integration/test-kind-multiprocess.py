@@ -37,10 +37,14 @@ def test(steps):
                 # target after target (~41 s each) and hold the device against unplug.
                 rc, out = vm.run("echo -n manual > /sys/module/scsi_mod/parameters/scan")
                 assert rc == 0, out
-        with steps.step("restart=on-failure is refused for a socketpair kind"):
+        with steps.step("restart=on-failure and prepare are refused for a socketpair kind"):
             r = emud.emuctl("spawn", "--restart=on-failure", "vm1", "multiprocess-scsi",
                             "scsi9", f"image={img}", check=1)
             assert "restart=on-failure is not possible" in r.stderr, r.stderr
+            r = emud.emuctl("prepare", "vmz", "multiprocess-scsi", "scsi8", f"image={img}",
+                            check=1)
+            assert "cannot be prepared" in r.stderr, r.stderr
+            assert "vmz" not in emud.emuctl("vm-list", check=True).stdout
         with steps.step("spawn: remote QEMU started, x-pci-proxy-dev plugged (enforce)"):
             emud.emuctl("spawn", "--seccomp=enforce", "vm1", "multiprocess-scsi", "scsi0",
                         f"image={img}", check=True)
