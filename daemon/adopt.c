@@ -19,6 +19,7 @@
 #include "emu-id.h"
 #include "emu-log.h"
 #include "emu-util.h"
+#include "libvirt-domains.h"
 #include "state.h"
 
 /*
@@ -40,7 +41,7 @@ static void stop_unsupervised(const StateEmulator *se)
 static void adopt_vm(Manager *m, const StateVm *v)
 {
         if (!emu_id_valid(v->name) || g_hash_table_contains(m->vms, v->name) ||
-            (v->qmp ? v->qmp[0] != '/' : !v->defined)) {
+            (v->qmp ? v->qmp[0] != '/' : !v->defined && !v->libvirt)) {
                 emu_warn(NULL, "state file: skipping bad VM entry '%s'", v->name);
                 return;
         }
@@ -50,6 +51,10 @@ static void adopt_vm(Manager *m, const StateVm *v)
         if (r < 0)
                 emu_warn(&ctx, "cannot create %s: %s", vm->dir, g_strerror(-r));
         manager_register_vm(m, vm);
+        if (v->libvirt) {
+                lv_domains_adopt(m->libvirt, vm);
+                return;
+        }
         if (v->defined) {
                 /* Its prepared emulators settle in their own adoption. */
                 vm->state = VM_DEFINED;
@@ -140,9 +145,18 @@ void adopt_run(Manager *m, const char *state_path)
         g_autoptr(GPtrArray) all = manager_sorted_emulators(m);
         for (guint i = 0; i < all->len; i++) {
                 Emulator *e = g_ptr_array_index(all, i);
+                if (e->vm->libvirt)
+                        continue; /* below */
                 if (e->vm->state == VM_LOST)
                         emulator_vm_lost(e);
                 else if (e->vm->state == VM_DEFINED)
                         emulator_vm_ready(e); /* no QEMU to ask: a prepared one settles now */
+        }
+        /* libvirt domains wait for libvirt's list of what runs, unless there is no libvirt. */
+        g_autoptr(GPtrArray) vms = manager_sorted_vms(m);
+        for (guint i = 0; i < vms->len; i++) {
+                Vm *vm = g_ptr_array_index(vms, i);
+                if (vm->libvirt && vm->state == VM_LOST)
+                        manager_drop_vm(m, vm, NULL, NULL);
         }
 }

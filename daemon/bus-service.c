@@ -17,6 +17,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus-service.h"
+#include "libvirt-domains.h"
 #include "emu-bus.h"
 #include "emu-cleanup.h"
 #include "emu-error.h"
@@ -129,6 +130,21 @@ static int method_remove_vm(sd_bus_message *msg, void *userdata, sd_bus_error *r
         if (r < 0)
                 return r;
         manager_remove_vm(b->m, name, reply_done, reply_new(msg, NULL));
+        return 1;
+}
+
+static int method_libvirt_hook(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error)
+{
+        BusService *b = userdata;
+        const char *op, *subop, *xml;
+        int r = sd_bus_message_read(msg, "sss", &op, &subop, &xml);
+        if (r < 0)
+                return r;
+        if (!b->m->libvirt)
+                return sd_bus_error_setf(ret_error, emu_error_dbus_name(EMU_ERROR_FAILED),
+                                         "emud does not follow libvirt (libvirt-uri is empty "
+                                         "in emud.conf)");
+        lv_domains_hook(b->m->libvirt, op, subop, xml, reply_done, reply_new(msg, NULL));
         return 1;
 }
 
@@ -295,8 +311,9 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *re
         g_autoptr(GPtrArray) all = manager_sorted_vms(b->m);
         for (guint i = 0; i < all->len; i++) {
                 const Vm *vm = g_ptr_array_index(all, i);
+                const char *qmp = vm->libvirt ? "(libvirt)" : vm->qmp_path ? vm->qmp_path : "";
                 json_array_append_new(rows, json_pack("{s:s, s:s, s:s}", "name", vm->name, "qmp",
-                                                      vm->qmp_path ? vm->qmp_path : "", "state",
+                                                      qmp, "state",
                                                       vm_state_name(vm->state)));
         }
         return reply_list(msg, &emu_bus_list_vms, rows);
@@ -356,6 +373,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_PARAM(name) SD_BUS_PARAM(qmp_sockets), "", ,
                                  method_add_vm_with_monitors, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("RemoveVM", "s", SD_BUS_PARAM(name), "", , method_remove_vm,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("LibvirtHook", "sss",
+                                 SD_BUS_PARAM(operation) SD_BUS_PARAM(sub_operation)
+                                 SD_BUS_PARAM(domain_xml), "", , method_libvirt_hook,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Spawn", "sssa{ss}",
                                  SD_BUS_PARAM(vm) SD_BUS_PARAM(kind) SD_BUS_PARAM(id)

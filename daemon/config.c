@@ -45,6 +45,7 @@ void emud_config_deinit(EmudConfig *c)
         g_clear_pointer(&c->policy_dir, g_free);
         g_clear_pointer(&c->admin_policy_dir, g_free);
         g_clear_pointer(&c->cgroup_parent, g_free);
+        g_clear_pointer(&c->libvirt_uri, g_free);
 }
 
 typedef struct {
@@ -115,6 +116,11 @@ static bool load_key(EmudConfig *c, GKeyFile *kf, const char *path, const char *
                                                                   : &c->cgroup_parent;
                 g_free(*slot);
                 *slot = g_steal_pointer(&value);
+                return true;
+        }
+        if (g_str_equal(key, "libvirt-uri")) {
+                g_free(c->libvirt_uri);
+                c->libvirt_uri = g_steal_pointer(&value);
                 return true;
         }
         if (g_str_equal(key, "qmp-socket-mode")) {

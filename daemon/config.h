@@ -29,6 +29,7 @@ typedef struct {
         char *policy_dir;                /* shipped seccomp policies */
         char *admin_policy_dir;          /* the admin's, which take precedence */
         char *cgroup_parent;             /* NULL: emud's own cgroup */
+        char *libvirt_uri;               /* NULL: not set ("" in the file: no libvirt) */
 } EmudConfig;
 
 void emud_config_init(EmudConfig *c);

@@ -32,6 +32,9 @@ void emulator_proc_init(Emulator *e);
 typedef void (*StepFunc)(Emulator *e, json_t *ret, const GError *error);
 /* Run one QMP command on the VM's QEMU for e; the reply goes to step, then advance(). */
 void emulator_vm_execute(Emulator *e, const char *command, json_t *args, StepFunc step);
+/* A step in flight (e is busy until its reply); the reply runs step, then advance(). */
+void *emulator_step_begin(Emulator *e, StepFunc step);
+void emulator_step_reply(void *call, json_t *ret, const GError *error);
 void emulator_find_slot(Emulator *e);
 void emulator_release_slot(Emulator *e);
 void emulator_add_chardev(Emulator *e);
@@ -44,3 +47,8 @@ void emulator_del_device(Emulator *e);
 void emulator_remove_chardev(Emulator *e);
 /* Adoption: ask QEMU whether the device and chardev are there; sets probed. */
 void emulator_probe_device(Emulator *e);
+
+/* emulator-libvirt.c: the same steps in a domain that libvirt runs */
+void emulator_libvirt_attach(Emulator *e);
+void emulator_libvirt_detach(Emulator *e, StepFunc step);
+void emulator_libvirt_probe(Emulator *e);

@@ -380,6 +380,8 @@ bool emulator_launch(Emulator *e, GError **error)
                 e->listen_fd = listen_or_error(e->socket_path, error);
                 if (e->listen_fd < 0)
                         return false;
+                if (e->vm->libvirt)
+                        emulator_libvirt_grant(e);
         }
         emu_autofd mon_listen = -1, mon = -1, remote = -1;
         if (emu_kind_fd_number(e->kind, EMU_FD_MONITOR) >= 0) {

@@ -19,7 +19,16 @@ typedef struct {
         StepFunc step;
 } StepCall;
 
-static void on_step_reply(EmuQmpClient *c, json_t *ret, const GError *error, void *userdata)
+void *emulator_step_begin(Emulator *e, StepFunc step)
+{
+        StepCall *call = g_new0(StepCall, 1);
+        call->e = e;
+        call->step = step;
+        e->qmp_busy = true;
+        return call;
+}
+
+void emulator_step_reply(void *userdata, json_t *ret, const GError *error)
 {
         StepCall *call = userdata;
         Emulator *e = call->e;
@@ -30,16 +39,17 @@ static void on_step_reply(EmuQmpClient *c, json_t *ret, const GError *error, voi
         emulator_advance(e);
 }
 
+static void on_step_reply(EmuQmpClient *c, json_t *ret, const GError *error, void *userdata)
+{
+        emulator_step_reply(userdata, ret, error);
+}
+
 /* With fd (taken over; -1 for none) sent along as SCM_RIGHTS. */
 static void vm_execute_fd(Emulator *e, const char *command, json_t *args, int fd,
                           StepFunc step)
 {
-        StepCall *call = g_new0(StepCall, 1);
-        call->e = e;
-        call->step = step;
-        e->qmp_busy = true;
         emu_qmp_client_execute_fd(e->vm->qmp, command, args, fd, e->cfg->qmp_timeout_ms,
-                                  on_step_reply, call);
+                                  on_step_reply, emulator_step_begin(e, step));
 }
 
 void emulator_vm_execute(Emulator *e, const char *command, json_t *args, StepFunc step)
@@ -226,6 +236,10 @@ json_t *emulator_device_args(const Emulator *e)
 
 void emulator_add_device(Emulator *e)
 {
+        if (e->vm->libvirt) {
+                emulator_libvirt_attach(e);
+                return;
+        }
         json_t *args = emulator_device_args(e);
         json_object_set_new(args, "bus", json_string(e->slot));
         emulator_vm_execute(e, "device_add", args, step_device_add);
@@ -276,6 +290,10 @@ static void step_device_del(Emulator *e, json_t *ret, const GError *error)
 
 void emulator_del_device(Emulator *e)
 {
+        if (e->vm->libvirt) {
+                emulator_libvirt_detach(e, step_device_del);
+                return;
+        }
         emulator_vm_execute(e, "device_del", json_pack("{s:s}", "id", e->qdev_id),
                             step_device_del);
 }
@@ -347,6 +365,10 @@ static void step_probe_device(Emulator *e, json_t *ret, const GError *error)
 
 void emulator_probe_device(Emulator *e)
 {
+        if (e->vm->libvirt) {
+                emulator_libvirt_probe(e);
+                return;
+        }
         emulator_vm_execute(e, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"),
                             step_probe_device);
 }

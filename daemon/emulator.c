@@ -119,7 +119,7 @@ void emulator_fail(Emulator *e, int code, const char *fmt, ...)
 
 bool emulator_vm_usable(const Emulator *e)
 {
-        return e->vm->state == VM_CONNECTED && e->vm->qmp;
+        return e->vm->state == VM_CONNECTED && (e->vm->qmp || e->vm->libvirt);
 }
 
 /* Spawn (or Prepare) succeeded: its requester hears so in the dispatch pass. */
@@ -392,6 +392,13 @@ static bool advance_cold(Emulator *e)
         }
         emu_info(&ctx, "QEMU of VM %s started without device %s; hot-plugging it",
                  e->vm->name, e->qdev_id);
+        if (e->vm->libvirt && e->restart != EMU_RESTART_NO) {
+                /* libvirt gives a hot-plugged device no reconnect: a new process is no use. */
+                emu_warn(&ctx, "restart=%s becomes no: libvirt hot-plugs without reconnect",
+                         emu_restart_name(e->restart));
+                e->restart = EMU_RESTART_NO;
+                emulator_mark(e, EMU_DIRTY_PROPS);
+        }
         g_clear_pointer(&e->slot, g_free); /* its own root port is not in this QEMU */
         emulator_set_state(e, EMU_STATE_RUNNING);
         return true;
@@ -494,7 +501,7 @@ static void first_launch(Emulator *e)
          * follows while the emulator loads. A failure of either stops the
          * emulator again, like any later failure.
          */
-        if (!e->slot && !e->slot_search)
+        if (!e->slot && !e->slot_search && !e->vm->libvirt)
                 emulator_find_slot(e);
         g_autoptr(GError) err = NULL;
         e->started = true;
@@ -564,12 +571,13 @@ void emulator_advance(Emulator *e)
                         emulator_advance(e); /* teardown waits for the slot search's reply */
                 return;
         }
-        if (!e->slot) {
+        /* In a libvirt domain, libvirt chooses the slot and adds the chardev. */
+        if (!e->slot && !e->vm->libvirt) {
                 if (!e->slot_search)
                         emulator_find_slot(e);
                 return;
         }
-        if (e->kind->chardev_property && !e->chardev_added) {
+        if (e->kind->chardev_property && !e->chardev_added && !e->vm->libvirt) {
                 if (e->kind->emulator_listens && !e->ready)
                         return; /* the chardev connects to a socket it has yet to bind */
                 emulator_add_chardev(e);
@@ -622,7 +630,8 @@ Emulator *emulator_new(const EmudConfig *cfg, Dispatch *dispatch, Vm *vm, EmuKin
         e->seccomp_mode = seccomp;
         e->learned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         e->id = g_strdup(id);
-        e->qdev_id = g_strdup_printf("emud-%s", id);
+        /* libvirt passes a user alias ("ua-" first) on to QEMU as the device's id. */
+        e->qdev_id = g_strdup_printf(vm->libvirt ? "ua-emud-%s" : "emud-%s", id);
         e->chardev_id = g_strdup_printf("emud-%s-chr", id);
         /* Two dots: never the VM's own qmp.sock, whatever the id. */
         g_autofree char *mon = g_strdup_printf("%s.qmp.sock", id);

@@ -164,6 +164,13 @@ void emulator_vm_ready(Emulator *e);
 void emulator_vm_lost(Emulator *e);
 void emulator_device_deleted(Emulator *e);
 
+/* Whether libvirt has a device model for the kind's device; else error says so. */
+bool emulator_libvirt_supported(const EmuKind *kind, const char *domain, GError **error);
+/* libvirt's XML for the device (alias may be NULL; target: a disk's name). */
+char *emulator_libvirt_device_xml(const Emulator *e, const char *alias, const char *target);
+/* A libvirt domain's QEMU (its DAC label) may connect to the emulator's socket. */
+void emulator_libvirt_grant(Emulator *e);
+
 /* A command on the emulator's own monitor, for the QMP service. */
 typedef void (*EmuExecFunc)(void *userdata, json_t *ret, const GError *error);
 bool emulator_execute(Emulator *e, const char *command, json_t *args, EmuExecFunc done,

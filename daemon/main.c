@@ -28,6 +28,7 @@
 #include "emu-error.h"
 #include "emu-log.h"
 #include "emud-build.h"
+#include "libvirt-domains.h"
 #include "manager.h"
 #include "qmp-service.h"
 #include "sandbox-cgroup.h"
@@ -321,6 +322,9 @@ int main(int argc, char **argv)
         scope_observe(d.m, bus);
         manager_add_observer(d.m, &notify_observer, &d);
         g_autoptr(StateFile) state_file = state_file_new(d.m, state_path);
+        /* The system instance follows libvirt's domains unless emud.conf says otherwise. */
+        const char *uri = cfg.libvirt_uri ? cfg.libvirt_uri : user ? "" : "qemu:///system";
+        LvDomains *libvirt = uri[0] ? lv_domains_new(d.m, uri) : NULL;
         d.bus_source = bus_source_attach(bus, NULL, on_bus_lost, &d);
         adopt_run(d.m, state_path);
         uint64_t watchdog_usec = 0;
@@ -345,6 +349,7 @@ int main(int argc, char **argv)
 
         if (d.bus_source)
                 g_source_remove(d.bus_source);
+        lv_domains_free(libvirt);
         manager_free(d.m);
         g_clear_pointer(&d.bus_service, bus_service_free);
         g_main_loop_unref(d.loop);

@@ -112,7 +112,7 @@ static const DispatchOps dispatch_ops = {
 
 /* ---- what the VMs say --------------------------------------------------- */
 
-static GPtrArray *emulators_of(Manager *m, Vm *vm)
+GPtrArray *manager_vm_emulators(Manager *m, Vm *vm)
 {
         GPtrArray *out = g_ptr_array_new();
         GHashTableIter it;
@@ -136,7 +136,7 @@ static void vm_ready(Vm *vm, void *userdata)
 {
         Manager *m = userdata;
         /* Adopted emulators can now learn whether QEMU still has their device. */
-        g_autoptr(GPtrArray) list = emulators_of(m, vm);
+        g_autoptr(GPtrArray) list = manager_vm_emulators(m, vm);
         for (guint i = 0; i < list->len; i++)
                 emulator_vm_ready(g_ptr_array_index(list, i));
 }
@@ -144,7 +144,7 @@ static void vm_ready(Vm *vm, void *userdata)
 static void vm_closed(Vm *vm, const GError *reason, void *userdata)
 {
         Manager *m = userdata;
-        g_autoptr(GPtrArray) list = emulators_of(m, vm);
+        g_autoptr(GPtrArray) list = manager_vm_emulators(m, vm);
         if (vm->add_done) {
                 /* AddVM never completed: the VM was never there. */
                 DoneFunc done = g_steal_pointer(&vm->add_done);
@@ -165,7 +165,7 @@ static void vm_closed(Vm *vm, const GError *reason, void *userdata)
 static void vm_device_deleted(Vm *vm, const char *qdev_id, void *userdata)
 {
         Manager *m = userdata;
-        g_autoptr(GPtrArray) list = emulators_of(m, vm);
+        g_autoptr(GPtrArray) list = manager_vm_emulators(m, vm);
         for (guint i = 0; i < list->len; i++) {
                 Emulator *e = g_ptr_array_index(list, i);
                 if (g_str_equal(e->qdev_id, qdev_id))
@@ -297,7 +297,7 @@ static void remove_done_kill(void *userdata, const GError *error)
 /* The last emulator of a VM being removed was collected: the VM goes too. */
 static void finish_remove(Manager *m, Vm *vm)
 {
-        g_autoptr(GPtrArray) users = emulators_of(m, vm);
+        g_autoptr(GPtrArray) users = manager_vm_emulators(m, vm);
         if (!vm->remove_done || users->len)
                 return;
         EmuLogCtx ctx = { .vm = vm->name };
@@ -305,6 +305,33 @@ static void finish_remove(Manager *m, Vm *vm)
         DoneFunc done = g_steal_pointer(&vm->remove_done);
         dispatch_done(m->dispatch, done, vm->remove_userdata, NULL);
         unregister_vm(m, vm);
+}
+
+void manager_drop_vm(Manager *m, Vm *vm, DoneFunc done, void *userdata)
+{
+        if (vm->remove_done) {
+                /* Already on its way out: this caller hears of it the same way. */
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
+                                                "VM %s is being removed", vm->name));
+        }
+        if (vm->wait_timer) {
+                g_source_remove(vm->wait_timer);
+                vm->wait_timer = 0;
+        }
+        vm->remove_done = done ? done : remove_done_kill;
+        vm->remove_userdata = userdata;
+        if (vm->state != VM_DEFINED) {
+                vm->state = VM_LOST;
+                dispatch_mark(m->dispatch, vm, VM_DIRTY_STATE);
+        }
+        g_autoptr(GPtrArray) users = manager_vm_emulators(m, vm);
+        for (guint i = 0; i < users->len; i++) {
+                Emulator *e = g_ptr_array_index(users, i);
+                if (e->state != EMU_STATE_GONE)
+                        emulator_vm_lost(e);
+        }
+        finish_remove(m, vm);
 }
 
 void manager_remove_vm(Manager *m, const char *name, DoneFunc done, void *userdata)
@@ -318,7 +345,7 @@ void manager_remove_vm(Manager *m, const char *name, DoneFunc done, void *userda
                                     g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
                                                 "VM %s is still being %s", name,
                                                 vm->remove_done ? "removed" : "added"));
-        g_autoptr(GPtrArray) users = emulators_of(m, vm);
+        g_autoptr(GPtrArray) users = manager_vm_emulators(m, vm);
         if (users->len && vm->state != VM_DEFINED) {
                 g_autoptr(GString) ids = g_string_new(NULL);
                 for (guint i = 0; i < users->len; i++)
@@ -374,6 +401,8 @@ static Emulator *new_emulator(Manager *m, Vm *vm, const char *kind_name, const c
                             "kind %s is not available here: %s", kind_name, kind->unavailable);
                 return NULL;
         }
+        if (vm->libvirt && !emulator_libvirt_supported(kind, vm->name, error))
+                return NULL;
         if (cold && kind->fd_property) {
                 g_set_error(error, EMU_ERROR, EMU_ERROR_INVALID_OPTION,
                             "kind %s cannot be prepared: its device takes an fd that only "
@@ -390,6 +419,17 @@ static Emulator *new_emulator(Manager *m, Vm *vm, const char *kind_name, const c
                             restart_text ? restart_text : kind->restart);
                 return NULL;
         }
+        if (vm->libvirt && !cold && restart_text && restart != EMU_RESTART_NO) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                            "restart=%s is not possible for a device hot-plugged into libvirt "
+                            "domain %s: libvirt gives it no reconnect, so QEMU could not take "
+                            "a new process; declare it in the domain's emud metadata to have "
+                            "it restarted (emud-libvirt(7))",
+                            restart_text, vm->name);
+                return NULL;
+        }
+        if (vm->libvirt && !cold)
+                restart = EMU_RESTART_NO; /* the default there, as emud-libvirt(7) says */
         if (!emu_kind_restartable(kind) && restart != EMU_RESTART_NO) {
                 g_set_error(error, EMU_ERROR, EMU_ERROR_INVALID_OPTION,
                             "restart=%s is not possible for kind %s: its device in QEMU cannot "
@@ -463,7 +503,7 @@ void manager_spawn(Manager *m, const char *vm_name, const char *kind_name, const
 /* The lowest chassis from 128 up that no prepared emulator of vm has. */
 static bool pick_chassis(Manager *m, Vm *vm, unsigned *ret)
 {
-        g_autoptr(GPtrArray) list = emulators_of(m, vm);
+        g_autoptr(GPtrArray) list = manager_vm_emulators(m, vm);
         for (unsigned c = 128; c < 256; c++) {
                 bool used = false;
                 for (guint i = 0; i < list->len && !used; i++) {
@@ -498,7 +538,12 @@ void manager_prepare(Manager *m, const char *vm_name, const char *const *qmp_pat
                                                         "QMP socket path '%s' must be absolute",
                                                         qmp_paths[i]));
         Vm *vm = g_hash_table_lookup(m->vms, vm_name);
-        if (vm && vm->state != VM_DEFINED)
+        if (vm && vm->remove_done)
+                return answer_error(m, done, userdata,
+                                    g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
+                                                "VM %s is being removed", vm_name));
+        /* A running libvirt domain: its device is in QEMU already, or libvirt attaches it. */
+        if (vm && vm->state != VM_DEFINED && !(vm->libvirt && vm->state == VM_CONNECTED))
                 return answer_error(m, done, userdata,
                                     g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
                                                 "VM %s is %s: prepare is for a QEMU that has "

@@ -45,6 +45,7 @@ struct Manager {
         GHashTable *emulators;  /* id → Emulator */
         Dispatch *dispatch;
         GArray *observers;      /* Observer */
+        struct LvDomains *libvirt; /* libvirt's domains (libvirt-domains.c), or NULL */
         bool shutting_down;
         bool leave_emulators;   /* shutting down without stopping them */
         void (*idle_cb)(Manager *m, void *userdata); /* shutting down, no emulator left */
@@ -72,6 +73,14 @@ void manager_add_vm(Manager *m, const char *name, const char *const *qmp_paths, 
                     void *userdata);
 /* A defined VM's prepared emulators are stopped first; a connected VM must have none. */
 void manager_remove_vm(Manager *m, const char *name, DoneFunc done, void *userdata);
+/*
+ * The VM's QEMU is gone for good (a libvirt domain stopped): its emulators
+ * stop without unplugging, and the VM goes with the last of them. done may
+ * be NULL.
+ */
+void manager_drop_vm(Manager *m, Vm *vm, DoneFunc done, void *userdata);
+/* The emulators of vm (borrowed); g_ptr_array_unref() the array. */
+GPtrArray *manager_vm_emulators(Manager *m, Vm *vm);
 void manager_spawn(Manager *m, const char *vm, const char *kind, const char *id,
                    GHashTable *options, DoneFunc done, void *userdata);
 /*

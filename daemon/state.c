@@ -41,6 +41,8 @@ static char *render(Manager *m)
                 /* A defined VM (cold-plug) may have no path yet. */
                 g_autoptr(json_t) o = json_pack("{s:s, s:s?, s:b}", "vm", vm->name, "qmp",
                                                 vm->qmp_path, "defined", defined);
+                if (vm->libvirt)
+                        json_object_set_new(o, "libvirt", json_true());
                 if (vm->extra_qmp_paths && vm->extra_qmp_paths[0]) {
                         json_t *extra = json_array();
                         for (char **p = vm->extra_qmp_paths; *p; p++)
@@ -254,11 +256,13 @@ StateSnapshot *state_load(const char *path)
                 const char *emulator = o ? str(o, "emulator") : NULL;
                 StateEmulator *e = NULL;
                 bool defined = o && json_is_true(json_object_get(o, "defined"));
-                if (o && vm && !emulator && (str(o, "qmp") || defined)) {
+                bool libvirt = o && json_is_true(json_object_get(o, "libvirt"));
+                if (o && vm && !emulator && (str(o, "qmp") || defined || libvirt)) {
                         StateVm *v = g_new0(StateVm, 1);
                         v->name = g_strdup(vm);
                         v->qmp = g_strdup(str(o, "qmp"));
                         v->defined = defined;
+                        v->libvirt = libvirt;
                         g_autoptr(GStrvBuilder) extra = g_strv_builder_new();
                         size_t k;
                         json_t *x;

@@ -19,6 +19,7 @@ typedef struct {
         char *qmp;        /* NULL only for a defined VM */
         bool defined;     /* cold-plug: its QEMU had not started */
         char **qmp_extra; /* the proxy's further monitors; NULL-terminated, never NULL */
+        bool libvirt;           /* a libvirt domain: libvirt says whether it runs */
 } StateVm;
 
 typedef struct {

@@ -128,6 +128,7 @@ void vm_free(Vm *vm)
         g_ptr_array_unref(vm->extra_qmp);
         g_strfreev(vm->extra_qmp_paths);
         g_hash_table_unref(vm->reserved);
+        domain_xml_free(vm->domain);
         g_free(vm->name);
         g_free(vm->qmp_path);
         g_free(vm->dir);

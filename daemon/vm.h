@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "dispatch.h"
+#include "domain-xml.h"
 #include "qmp-client.h"
 
 /*
@@ -54,6 +55,10 @@ struct Vm {
         bool was_defined;       /* AddVM of a defined VM is connecting: still defined on disk */
         bool removed;           /* unregistered; freed when the dispatch collects it */
         bool reconnect_ms;      /* QEMU's socket chardev takes reconnect-ms (QEMU >= 9.2) */
+        /* A libvirt domain: libvirt owns QEMU's monitor, emud goes through libvirt. */
+        bool libvirt;
+        struct LvConn *lv;      /* emud's connection to libvirt (borrowed); may be NULL */
+        DomainXml *domain;      /* the last XML seen of the running domain, or NULL */
         guint wait_timer;       /* a defined VM with a path: looking for its socket */
         DoneFunc remove_done;   /* pending RemoveVM: its emulators are being stopped */
         void *remove_userdata;

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libvirt-domains: libvirt's domains as emud's VMs.
+ *
+ * Two sources say what a domain does, and both lead to the same calls:
+ *   - the hook (hooks/emud-libvirt-hook.c, through D-Bus): "prepare"
+ *     starts the emulators the domain's <metadata> declares, before QEMU
+ *     exists; "start" gives QEMU's uid its sockets; "started", "stopped"
+ *     and "release" say that QEMU runs or is gone;
+ *   - libvirt's events, on emud's own connection: a domain started or
+ *     stopped, a device was removed, the metadata changed; and, after each
+ *     (re)connect, the list of running domains, which covers whatever
+ *     happened while emud or libvirtd was away.
+ *
+ * A running domain is a VM in the connected state whose QEMU emud reaches
+ * only through libvirt (emulator-libvirt.c); every running domain is one,
+ * so that emuctl spawn works on any of them. Each time a domain is seen
+ * running, the emulators it declares and emud lacks are started: their
+ * devices are in QEMU already (QEMU reconnects), or libvirt attaches them.
+ */
+#include "emu-error.h"
+#include "emu-id.h"
+#include "emu-log.h"
+#include "libvirt-conn.h"
+#include "libvirt-domains.h"
+
+struct LvDomains {
+        Manager *m;
+        LvConn *conn;
+        char *last_problem;     /* the last connection problem logged */
+        bool listed;            /* the first list after emud started has been seen */
+};
+
+static Vm *domain_vm(LvDomains *d, const char *name)
+{
+        Vm *vm = g_hash_table_lookup(d->m->vms, name);
+        return vm && vm->libvirt ? vm : NULL;
+}
+
+static Vm *new_domain_vm(LvDomains *d, const char *name, VmState state, GError **error)
+{
+        Vm *vm = manager_new_vm(d->m, name, NULL, NULL);
+        vm->libvirt = true;
+        vm->lv = d->conn;
+        vm->state = state;
+        int r = vm_make_dir(vm, true);
+        if (r < 0) {
+                g_set_error(error, EMU_ERROR, EMU_ERROR_FAILED, "cannot create %s: %s",
+                            vm->dir, g_strerror(-r));
+                vm_free(vm);
+                return NULL;
+        }
+        manager_register_vm(d->m, vm);
+        return vm;
+}
+
+static void grant_all(LvDomains *d, Vm *vm)
+{
+        g_autoptr(GPtrArray) list = manager_vm_emulators(d->m, vm);
+        for (guint i = 0; i < list->len; i++)
+                emulator_libvirt_grant(g_ptr_array_index(list, i));
+}
+
+/* The manager takes emud's own keys (restart, seccomp) out of what it is given. */
+static GHashTable *copy_options(GHashTable *options)
+{
+        GHashTable *out = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, options);
+        while (g_hash_table_iter_next(&it, &k, &v))
+                g_hash_table_insert(out, g_strdup(k), g_strdup(v));
+        return out;
+}
+
+static void log_result(void *userdata, const GError *error)
+{
+        g_autofree char *id = userdata;
+        if (error)
+                emu_warn(NULL, "emulator %s declared in libvirt metadata: %s", id,
+                         error->message);
+}
+
+/* Start, for a running domain, each declared emulator that emud does not have. */
+static void start_missing(LvDomains *d, Vm *vm)
+{
+        for (guint i = 0; i < vm->domain->emulators->len; i++) {
+                const DomainEmulator *de = g_ptr_array_index(vm->domain->emulators, i);
+                Emulator *e = g_hash_table_lookup(d->m->emulators, de->id);
+                if (e)
+                        continue;
+                EmuLogCtx ctx = { .vm = vm->name, .emulator = de->id };
+                emu_info(&ctx, "declared in the domain's metadata but not running: starting it");
+                g_autoptr(GHashTable) options = copy_options(de->options);
+                manager_prepare(d->m, vm->name, NULL, de->kind, de->id, options, log_result,
+                                g_strdup(de->id));
+        }
+}
+
+/* The domain runs, with this XML: emud follows it as a connected VM. */
+static void domain_running(LvDomains *d, const char *name, const char *xml)
+{
+        g_autoptr(GError) err = NULL;
+        g_autoptr(DomainXml) parsed = domain_xml_parse(xml, &err);
+        EmuLogCtx ctx = { .vm = name };
+        if (!parsed) {
+                emu_warn(&ctx, "libvirt domain: %s", err->message);
+                return;
+        }
+        Vm *vm = g_hash_table_lookup(d->m->vms, name);
+        if (vm && !vm->libvirt) {
+                emu_warn(&ctx, "libvirt runs a domain of this name, but the VM added as %s is "
+                               "another QEMU; emud does not follow the domain",
+                         vm->qmp_path ? vm->qmp_path : "defined");
+                return;
+        }
+        if (vm && vm->remove_done)
+                return; /* on its way out; a later event or list brings it back */
+        if (!vm && !emu_id_valid(name)) {
+                if (parsed->declared)
+                        emu_warn(&ctx, "libvirt domain name is not a valid VM name (%s); its "
+                                       "emud metadata is ignored",
+                                 EMU_ID_RULE);
+                return;
+        }
+        if (!vm && !(vm = new_domain_vm(d, name, VM_CONNECTED, &err))) {
+                emu_warn(&ctx, "%s", err->message);
+                return;
+        }
+        domain_xml_free(vm->domain);
+        vm->domain = g_steal_pointer(&parsed);
+        grant_all(d, vm);
+        if (vm->state != VM_CONNECTED) {
+                emu_info(&ctx, "libvirt domain is running");
+                vm->state = VM_CONNECTED;
+                vm->adopting = false;
+                dispatch_mark(vm->dispatch, vm, VM_DIRTY_STATE);
+                vm->ops->ready(vm, vm->ops_userdata);
+        }
+        start_missing(d, vm);
+}
+
+static void domain_gone(LvDomains *d, Vm *vm, const char *why)
+{
+        if (vm->remove_done)
+                return;
+        EmuLogCtx ctx = { .vm = vm->name };
+        emu_info(&ctx, "libvirt domain %s; stopping its emulators", why);
+        manager_drop_vm(d->m, vm, NULL, NULL);
+}
+
+/* ---- libvirt's word ----------------------------------------------------- */
+
+static void on_connected(void *userdata)
+{
+        LvDomains *d = userdata;
+        emu_info(NULL, "connected to libvirt at %s", lv_conn_uri(d->conn));
+        g_clear_pointer(&d->last_problem, g_free);
+}
+
+static void on_disconnected(void *userdata, const char *why)
+{
+        LvDomains *d = userdata;
+        if (g_strcmp0(d->last_problem, why) == 0)
+                return; /* said once; the retries are quiet */
+        emu_warn(NULL, "libvirt at %s: %s; trying again every 2 s", lv_conn_uri(d->conn), why);
+        g_free(d->last_problem);
+        d->last_problem = g_strdup(why);
+}
+
+static void on_domains(void *userdata, char **names, char **xmls)
+{
+        LvDomains *d = userdata;
+        bool first = !d->listed;
+        d->listed = true;
+        g_autoptr(GPtrArray) vms = manager_sorted_vms(d->m);
+        for (guint i = 0; i < vms->len; i++) {
+                Vm *vm = g_ptr_array_index(vms, i);
+                if (!vm->libvirt || g_strv_contains((const char *const *)names, vm->name))
+                        continue;
+                /*
+                 * A domain between its prepare hook and QEMU's start is not
+                 * running yet; only right after emud's own start is a defined
+                 * one surely stale (its release came while emud was away).
+                 */
+                if (vm->state != VM_DEFINED || first)
+                        domain_gone(d, vm, "is not running (it stopped while emud or "
+                                           "libvirtd was away)");
+        }
+        for (size_t i = 0; names[i]; i++)
+                domain_running(d, names[i], xmls[i]);
+}
+
+static void on_domain_xml(void *userdata, const char *name, const char *xml, bool started)
+{
+        domain_running(userdata, name, xml);
+}
+
+static void on_domain_stopped(void *userdata, const char *name, const char *why)
+{
+        LvDomains *d = userdata;
+        Vm *vm = domain_vm(d, name);
+        if (vm)
+                domain_gone(d, vm, why);
+}
+
+static void on_device_removed(void *userdata, const char *name, const char *alias)
+{
+        LvDomains *d = userdata;
+        Vm *vm = domain_vm(d, name);
+        if (vm)
+                vm->ops->device_deleted(vm, alias, vm->ops_userdata);
+}
+
+static const LvConnOps conn_ops = {
+        .connected = on_connected,
+        .disconnected = on_disconnected,
+        .domains = on_domains,
+        .domain_xml = on_domain_xml,
+        .domain_stopped = on_domain_stopped,
+        .device_removed = on_device_removed,
+};
+
+/* ---- the hook's word ---------------------------------------------------- */
+
+typedef struct {
+        LvDomains *d;
+        DomainXml *xml;
+        guint pending;
+        GError *error;
+        DoneFunc done;
+        void *userdata;
+} PrepareOp;
+
+static void prepare_answer(PrepareOp *op)
+{
+        dispatch_done(op->d->m->dispatch, op->done, op->userdata, op->error);
+        g_clear_error(&op->error);
+        domain_xml_free(op->xml);
+        g_free(op);
+}
+
+static void prepare_fail(PrepareOp *op, GError *error)
+{
+        if (!op->error)
+                op->error = error;
+        else
+                g_error_free(error);
+}
+
+static void on_rolled_back(void *userdata, const GError *error)
+{
+        prepare_answer(userdata);
+}
+
+static void on_prepared(void *userdata, const GError *error)
+{
+        PrepareOp *op = userdata;
+        if (error)
+                prepare_fail(op, g_error_copy(error));
+        if (--op->pending)
+                return;
+        Vm *vm = op->error ? domain_vm(op->d, op->xml->name) : NULL;
+        if (vm && !vm->remove_done) {
+                /* Nothing of a failed start stays behind. */
+                manager_drop_vm(op->d->m, vm, on_rolled_back, op);
+                return;
+        }
+        prepare_answer(op);
+}
+
+/* The device libvirt will give QEMU must be on the emulator's socket. */
+static void check_device(PrepareOp *op, Emulator *e)
+{
+        const DomainDevice *dev = domain_xml_find_device(op->xml, e->socket_path);
+        GError *err = NULL;
+        if (!dev) {
+                g_autofree char *target = domain_xml_free_disk_target(op->xml);
+                g_autofree char *snippet = emulator_libvirt_device_xml(e, NULL, target);
+                err = g_error_new(EMU_ERROR, EMU_ERROR_BAD_PATH,
+                                  "emulator %s: the domain has no device on its socket; add "
+                                  "to <devices>: %s",
+                                  e->id, snippet);
+        } else if (e->restart != EMU_RESTART_NO && !dev->reconnect) {
+                err = g_error_new(EMU_ERROR, EMU_ERROR_INVALID_OPTION,
+                                  "emulator %s: its <%s> needs <reconnect enabled='yes' "
+                                  "timeout='1'/> in <source>, so that QEMU takes a restarted "
+                                  "emulator (or give it the option restart=no)",
+                                  e->id, dev->element);
+        }
+        if (!err)
+                return;
+        prepare_fail(op, err);
+        emulator_kill(e, true, NULL, NULL);
+}
+
+static void prepare_start(PrepareOp *op)
+{
+        LvDomains *d = op->d;
+        GError *err = NULL;
+        Vm *vm = new_domain_vm(d, op->xml->name, VM_DEFINED, &err);
+        if (!vm) {
+                op->error = err;
+                prepare_answer(op);
+                return;
+        }
+        EmuLogCtx ctx = { .vm = vm->name };
+        emu_info(&ctx, "libvirt is starting the domain: preparing %u emulators",
+                 op->xml->emulators->len);
+        op->pending = op->xml->emulators->len + 1;
+        for (guint i = 0; i < op->xml->emulators->len; i++) {
+                const DomainEmulator *de = g_ptr_array_index(op->xml->emulators, i);
+                g_autoptr(GHashTable) options = copy_options(de->options);
+                manager_prepare(d->m, vm->name, NULL, de->kind, de->id, options, on_prepared,
+                                op);
+                Emulator *e = g_hash_table_lookup(d->m->emulators, de->id);
+                if (e && e->vm == vm)
+                        check_device(op, e);
+        }
+        on_prepared(op, NULL); /* the +1: every emulator is on its way */
+}
+
+static void on_stale_dropped(void *userdata, const GError *error)
+{
+        PrepareOp *op = userdata;
+        if (error) {
+                op->error = g_error_copy(error);
+                prepare_answer(op);
+                return;
+        }
+        prepare_start(op);
+}
+
+static void hook_prepare(LvDomains *d, DomainXml *xml, DoneFunc done, void *userdata)
+{
+        PrepareOp *op = g_new0(PrepareOp, 1);
+        op->d = d;
+        op->xml = xml;
+        op->done = done;
+        op->userdata = userdata;
+        if (!emu_id_valid(xml->name)) {
+                op->error = g_error_new(EMU_ERROR, EMU_ERROR_INVALID_ID,
+                                        "domain name '%s' cannot name an emud VM: use %s",
+                                        xml->name, EMU_ID_RULE);
+                prepare_answer(op);
+                return;
+        }
+        Vm *vm = g_hash_table_lookup(d->m->vms, xml->name);
+        if (vm && !vm->libvirt) {
+                op->error = g_error_new(EMU_ERROR, EMU_ERROR_EXISTS,
+                                        "emud already has a VM named %s that is not this "
+                                        "domain (added with QMP socket %s)",
+                                        xml->name, vm->qmp_path ? vm->qmp_path : "none");
+                prepare_answer(op);
+                return;
+        }
+        if (vm) {
+                /* libvirt is starting it, so what emud has of it is stale. */
+                manager_drop_vm(d->m, vm, on_stale_dropped, op);
+                return;
+        }
+        prepare_start(op);
+}
+
+void lv_domains_hook(LvDomains *d, const char *op, const char *subop, const char *xml,
+                     DoneFunc done, void *userdata)
+{
+        Manager *m = d->m;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(DomainXml) parsed = domain_xml_parse(xml, &err);
+        if (!parsed) {
+                dispatch_done(m->dispatch, done, userdata, err);
+                return;
+        }
+        EmuLogCtx ctx = { .vm = parsed->name };
+        emu_debug(&ctx, "libvirt hook: %s %s", op, subop);
+        Vm *vm = domain_vm(d, parsed->name);
+        if (g_str_equal(op, "prepare") && parsed->declared) {
+                hook_prepare(d, g_steal_pointer(&parsed), done, userdata);
+                return;
+        }
+        if (g_str_equal(op, "start") && vm && !vm->remove_done) {
+                /* QEMU's uid is known from here on: it may use the sockets. */
+                domain_xml_free(vm->domain);
+                vm->domain = g_steal_pointer(&parsed);
+                grant_all(d, vm);
+        } else if (g_str_equal(op, "started")) {
+                domain_running(d, parsed->name, xml);
+        } else if ((g_str_equal(op, "stopped") || g_str_equal(op, "release")) && vm) {
+                domain_gone(d, vm, g_str_equal(op, "stopped") ? "stopped" : "released");
+        }
+        dispatch_done(m->dispatch, done, userdata, NULL);
+}
+
+void lv_domains_adopt(LvDomains *d, Vm *vm)
+{
+        vm->libvirt = true;
+        vm->lv = d ? d->conn : NULL;
+        /* Settled by the first list of running domains, or lost without libvirt. */
+        vm->state = d ? VM_CONNECTING : VM_LOST;
+        vm->adopting = d != NULL;
+}
+
+LvDomains *lv_domains_new(Manager *m, const char *uri)
+{
+        LvDomains *d = g_new0(LvDomains, 1);
+        d->m = m;
+        d->conn = lv_conn_new(uri, &conn_ops, d);
+        if (!d->conn) {
+                g_free(d);
+                return NULL;
+        }
+        m->libvirt = d;
+        return d;
+}
+
+void lv_domains_free(LvDomains *d)
+{
+        if (!d)
+                return;
+        d->m->libvirt = NULL;
+        lv_conn_free(d->conn);
+        g_free(d->last_problem);
+        g_free(d);
+}
