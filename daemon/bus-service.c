@@ -462,14 +462,15 @@ static const sd_bus_vtable emulator_vtable[] = {
         EMU_PROP("Id", "s", SD_BUS_VTABLE_PROPERTY_CONST),
         EMU_PROP("VM", "s", SD_BUS_VTABLE_PROPERTY_CONST),
         EMU_PROP("Kind", "s", SD_BUS_VTABLE_PROPERTY_CONST),
-        EMU_PROP("Device", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        /* In a libvirt domain: the alias libvirt gave it, once QEMU runs. */
+        EMU_PROP("Device", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("Socket", "s", SD_BUS_VTABLE_PROPERTY_CONST),
         EMU_PROP("State", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("Pid", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("Restarts", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("Reason", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("Slot", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        EMU_PROP("RestartPolicy", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        EMU_PROP("RestartPolicy", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("LastExit", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("ExitStatus", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         EMU_PROP("ExitSignal", "i", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -527,7 +528,8 @@ static void on_emulator_changed(void *userdata, Emulator *e, unsigned mask)
                                                      "State", "Pid", "Restarts", "Reason",
                                                      "Slot", "LastExit", "ExitStatus",
                                                      "ExitSignal", "CoreDumped",
-                                                     "SeccompReport", NULL);
+                                                     "SeccompReport", "Device",
+                                                     "RestartPolicy", NULL);
 }
 
 static void on_emulator_removed(void *userdata, Emulator *e)

@@ -8,6 +8,8 @@
  * emulator-qmp.c, each step only records what happened and returns to
  * emulator_advance().
  */
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "emu-error.h"
@@ -101,9 +103,14 @@ char *emulator_libvirt_device_xml(const Emulator *e, const char *alias, const ch
 static void step_attach(Emulator *e, json_t *ret, const GError *error)
 {
         if (error) {
+                /* libvirt 9.0 forgets a plain <access mode='shared'/> when libvirtd restarts. */
+                bool memory = strstr(error->message, "requires shared memory") != NULL;
                 emulator_fail(e, EMU_ERROR_HOTPLUG_FAILED,
-                              "attaching %s to libvirt domain %s failed: %s", e->qdev_id,
-                              e->vm->name, error->message);
+                              "attaching %s to libvirt domain %s failed: %s%s", e->qdev_id,
+                              e->vm->name, error->message,
+                              memory ? " (give the domain's memory a NUMA cell with "
+                                       "memAccess='shared'; see emud-libvirt(7))"
+                                     : "");
                 return;
         }
         e->device_added = true;
@@ -145,9 +152,10 @@ void emulator_libvirt_probe(Emulator *e)
         const DomainDevice *dev =
                 e->vm->domain ? domain_xml_find_device(e->vm->domain, e->socket_path) : NULL;
         e->device_added = dev && dev->alias;
-        if (e->device_added) {
+        if (e->device_added && !g_str_equal(e->qdev_id, dev->alias)) {
                 g_free(e->qdev_id);
                 e->qdev_id = g_strdup(dev->alias);
+                emulator_mark(e, EMU_DIRTY_PROPS);
         }
         e->probed = true;
         emulator_advance(e);
@@ -162,7 +170,8 @@ void emulator_libvirt_grant(Emulator *e)
         const DomainXml *d = e->vm->domain;
         if (!d || !d->have_label || e->listen_fd < 0)
                 return;
-        if (chown(e->socket_path, d->qemu_uid, d->qemu_gid) < 0) {
+        if (chown(e->socket_path, d->qemu_uid, d->qemu_gid) < 0 ||
+            chmod(e->socket_path, 0600) < 0) {
                 EmuLogCtx ctx = emulator_log_ctx(e);
                 emu_warn(&ctx, "cannot give QEMU (%u:%u) the socket %s: %s",
                          (unsigned)d->qemu_uid, (unsigned)d->qemu_gid, e->socket_path,

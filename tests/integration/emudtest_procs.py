@@ -158,11 +158,14 @@ class Bus:
 
 
 def emuctl(bus, *args, check=None, timeout=60, input=None):
-    """Run emuctl --user ARGS on bus. check=None: any exit code; True: must be 0; an int: must
+    """Run emuctl --user ARGS on bus (bus None: emuctl ARGS on the system bus). check=None: any exit code; True: must be 0; an int: must
     be that code. Returns the CompletedProcess (text stdout/stderr)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "DBUS_SESSION_BUS_ADDRESS": bus.address}
-    r = subprocess.run([str(emuctl_bin()), "--user", *map(str, args)], env=env, input=input,
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    user = []
+    if bus is not None:       # None: the system bus, on its standard socket
+        env["DBUS_SESSION_BUS_ADDRESS"] = bus.address
+        user = ["--user"]
+    r = subprocess.run([str(emuctl_bin()), *user, *map(str, args)], env=env, input=input,
                        capture_output=True, text=True, timeout=timeout)
     want = 0 if check is True else check
     if want is not None and want is not False and r.returncode != want:
@@ -174,8 +177,8 @@ def emuctl(bus, *args, check=None, timeout=60, input=None):
 class Emud:
     """The daemon under test, as a child with a private bus and a notify socket.
 
-    Started as `emud --user --runtime-dir DIR/run --emulators-dir <repo>/emulators ARGS`; ready
-    once it sends READY=1 on NOTIFY_SOCKET. Every notify message is kept in .notifications, and
+    Started as `emud --user --runtime-dir DIR/run --emulators-dir <repo>/emulators ARGS` (with
+    bus None: without --user, as the system instance on the system bus); ready once it sends READY=1 on NOTIFY_SOCKET. Every notify message is kept in .notifications, and
     fds sent with FDSTORE=1 in .fdstore (closed by stop())."""
 
     def __init__(self, workdir, bus, *args, timeout=30, env=None):
@@ -197,10 +200,13 @@ class Emud:
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                    "DBUS_SESSION_BUS_ADDRESS": bus.address,
                     "NOTIFY_SOCKET": str(self.notify_path)}
+        user = []
+        if bus is not None:   # None: the system bus, as the system instance
+            full_env["DBUS_SESSION_BUS_ADDRESS"] = bus.address
+            user = ["--user"]
         full_env.update(env or {})
-        self.argv = [str(emud_bin()), "--user", "--runtime-dir", str(self.runtime_dir),
+        self.argv = [str(emud_bin()), *user, "--runtime-dir", str(self.runtime_dir),
                      "--emulators-dir", str(REPO / "emulators"),
                      "--policy-dir", str(REPO / "policy" / "policies"), *map(str, args)]
         self._log = open(self.dir / "emud.log", "ab")

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""libvirt drives emud: a real libvirtd, a system dbus-daemon with emud's bus policy, the hook
+installed in /etc/libvirt/hooks/qemu.d, emud as the system instance, a TCG guest.
+
+1. A domain with emud metadata: virsh define + start; the guest reads the image's bytes; at the
+   end virsh destroy leaves no emulator, socket, cgroup or VM behind.
+2. Bad metadata (unknown kind, missing image, bad id, no device on the socket) and emud not
+   running: virsh start fails with emud's one line; nothing is left running.
+3. SIGKILL of the emulator: emud restarts it, QEMU reconnects, the guest keeps reading.
+4. SIGKILL of emud, then a new emud: it finds the domain and adopts the emulator (same pid).
+5. emuctl spawn on the running domain: libvirt attaches the disk, the guest reads it; emuctl kill
+   detaches it (gone from virsh dumpxml once libvirt's device-removed came).
+6. libvirtd restarted while the domain runs: emud reconnects and still hears device-removed."""
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import emudtest as t  # noqa: E402
+import emudtest_libvirt as lvt  # noqa: E402
+
+HOOK = Path(os.environ.get("EMUD_HOOK_BIN") or
+            Path(t.emud_bin()).resolve().parent.parent / "hooks" / "emud-libvirt-hook")
+NS = "https://emud.org/xmlns/libvirt/1"
+
+
+def metadata(*emulators):
+    """emud's <emulators> element; each emulator is (kind, id, {option: value})."""
+    out = [f"<emud:emulators xmlns:emud='{NS}'>"]
+    for kind, eid, opts in emulators:
+        out.append(f"<emud:emulator kind='{kind}' id='{eid}'>")
+        out += [f"<emud:option name='{k}' value='{v}'/>" for k, v in opts.items()]
+        out.append("</emud:emulator>")
+    out.append("</emud:emulators>")
+    return "".join(out)
+
+
+def vhostuser_disk(sock, dev):
+    return (f"<disk type='vhostuser' device='disk'><driver name='qemu' type='raw'/>"
+            f"<source type='unix' path='{sock}'><reconnect enabled='yes' timeout='1'/>"
+            f"</source><target dev='{dev}' bus='virtio'/></disk>")
+
+
+def status(emud, eid):
+    return json.loads(emud.emuctl("--json", "status", eid, check=True).stdout)
+
+
+def listed(emud):
+    return json.loads(emud.emuctl("--json", "list", check=True).stdout)
+
+
+def guest_reads(con, dev, pattern):
+    rc, got = con.run(f"echo 3 > /proc/sys/vm/drop_caches; head -c {len(pattern)} {dev}")
+    assert rc == 0 and pattern.decode() in got, (rc, got)
+
+
+def emulator_cgroups(domain):
+    found = []
+    for root, dirs, _files in os.walk("/sys/fs/cgroup"):
+        found += [d for d in dirs if d.startswith(f"emud-{domain}.")]
+    return found
+
+
+def start_fails(lv, wd, name, meta, devices, needle):
+    """virsh create of a domain whose start emud refuses: its line is in virsh's error."""
+    xml = wd / f"{name}.xml"
+    (wd / name).mkdir(exist_ok=True)
+    xml.write_text(lvt.domain_xml(name, wd / name, devices, meta))
+    r = lv.virsh("create", xml, check=False)
+    assert r.returncode != 0, r
+    assert needle in r.stderr, r.stderr
+    line = [ln for ln in r.stderr.splitlines() if "emud:" in ln]
+    assert line, r.stderr
+    assert name not in lv.virsh("list", "--all", "--name").stdout
+    return line[0]
+
+
+def test(steps):
+    if not HOOK.exists():
+        t.skip(f"the hook binary {HOOK} is not built")
+    with t.Workdir() as wd:
+        os.chmod(wd.path, 0o711)     # QEMU runs as libvirt-qemu and must reach the sockets
+        with lvt.SystemBus(wd), lvt.Libvirt(wd, HOOK) as lv:
+            run(steps, wd, lv)
+
+
+def run(steps, wd, lv):
+    runtime = wd / "run"
+    emud = t.Emud(wd, None)
+    name = "emudt-vm1"
+    pattern = b"EMUD-LIBVIRT-" + secrets.token_hex(8).encode()
+    img = t.image(wd / "disk0.img", 16 << 20, pattern)
+    sock = runtime / "vm" / name / "disk0.vu.sock"
+
+    with steps.step("bad metadata: virsh start fails with emud's one line, nothing runs"):
+        disk = vhostuser_disk(runtime / "vm" / "emudt-bad" / "disk0.vu.sock", "vda")
+        start_fails(lv, wd, "emudt-bad",
+                    metadata(("no-such-kind", "disk0", {"image": img})), disk,
+                    "unknown emulator kind 'no-such-kind'")
+        start_fails(lv, wd, "emudt-bad",
+                    metadata(("vhost-user-blk", "disk0", {"image": wd / "missing.img"})), disk,
+                    "missing.img")
+        start_fails(lv, wd, "emudt-bad", metadata(("vhost-user-blk", "../x", {"image": img})),
+                    disk, "invalid emulator id '../x'")
+        line = start_fails(lv, wd, "emudt-bad",
+                           metadata(("vhost-user-blk", "disk0", {"image": img})), "",
+                           "has no device on its socket")
+        assert "<disk type='vhostuser'" in line, line
+        assert listed(emud) == [], listed(emud)
+        assert t.qsd_pids(wd) == []
+        assert not (runtime / "vm" / "emudt-bad").exists()
+
+    xml = wd / f"{name}.xml"
+    (wd / name).mkdir()
+    xml.write_text(lvt.domain_xml(name, wd / name, vhostuser_disk(sock, "vda"),
+                                  metadata(("vhost-user-blk", "disk0", {"image": img}))))
+    lv.virsh("define", xml)
+    con = lvt.start_domain(lv, name, wd / name)
+    try:
+        with steps.step("virsh start: the declared emulator serves the guest's disk"):
+            st = status(emud, "disk0")
+            assert st["State"] == "plugged" and st["VM"] == name, st
+            assert os.stat(sock).st_uid == lvt.qemu_uid(), "QEMU's uid does not own the socket"
+            con.wait_ready()
+            guest_reads(con, "/dev/vda", pattern)
+
+        with steps.step("SIGKILL of the emulator: restarted, the guest keeps reading"):
+            old = status(emud, "disk0")
+            os.kill(old["Pid"], signal.SIGKILL)
+            t.poll_until(lambda: status(emud, "disk0")["Restarts"] == 1, 30, "a restart")
+            st = status(emud, "disk0")
+            assert st["State"] == "plugged" and st["Pid"] != old["Pid"], st
+            guest_reads(con, "/dev/vda", pattern)
+
+        pattern2 = b"EMUD-HOT-" + secrets.token_hex(8).encode()
+        img2 = t.image(wd / "hot.img", 16 << 20, pattern2)
+
+        def spawn_and_kill(eid):
+            emud.emuctl("spawn", name, "vhost-user-blk", eid, f"image={img2}", check=True)
+            dump = lv.virsh("dumpxml", name).stdout
+            assert f"ua-emud-{eid}" in dump, dump
+            st = status(emud, eid)
+            assert st["State"] == "plugged" and st["RestartPolicy"] == "no", st
+            dev = t.poll_until(lambda: find_disk(con, pattern2), 30, "the hot-plugged disk")
+            guest_reads(con, dev, pattern2)
+            emud.emuctl("kill", eid, check=True)
+            assert f"ua-emud-{eid}" not in lv.virsh("dumpxml", name).stdout
+            assert eid not in [e["id"] for e in listed(emud)]
+
+        with steps.step("emuctl spawn goes through libvirt; kill waits for device-removed"):
+            r = emud.emuctl("spawn", name, "vhost-user-blk", "hot0", f"image={img2}",
+                            "restart=on-failure", check=1)
+            assert "declare it in the domain's emud metadata" in r.stderr, r.stderr
+            spawn_and_kill("hot0")
+
+        with steps.step("libvirtd restarts: emud reconnects and follows its events"):
+            n = emud.log().count("connected to libvirt at")
+            lv.restart_libvirtd()
+            t.poll_until(lambda: emud.log().count("connected to libvirt at") > n, 60,
+                         "emud reconnecting to libvirtd")
+            spawn_and_kill("hot1")
+            guest_reads(con, "/dev/vda", pattern)
+
+        with steps.step("SIGKILL of emud: a new emud adopts the emulator of the running domain"):
+            before = status(emud, "disk0")
+            emud.kill()
+            r = start_fails_quiet(lv, wd, img)
+            assert "emud is not running" in r, r
+            emud = t.Emud(wd, None)
+            t.poll_until(lambda: status(emud, "disk0")["State"] == "plugged", 60,
+                         "disk0 adopted")
+            st = status(emud, "disk0")
+            assert st["Pid"] == before["Pid"], (st, before)
+            guest_reads(con, "/dev/vda", pattern)
+
+        with steps.step("virsh destroy: no emulator, socket, cgroup or VM left"):
+            pid = status(emud, "disk0")["Pid"]
+            lv.virsh("destroy", name)
+            t.poll_until(lambda: listed(emud) == [], 30, "the emulators gone")
+            assert t.wait_gone(pid, 10), "qsd still runs"
+            t.poll_until(lambda: name not in emud.emuctl("vm-list", check=True).stdout, 10,
+                         "the VM gone")
+            assert not sock.exists() and not (runtime / "vm" / name).exists()
+            assert emulator_cgroups(name) == [], emulator_cgroups(name)
+            assert t.qsd_pids(wd) == []
+    finally:
+        con.stop()
+        lv.virsh("destroy", name, check=False)
+        lv.virsh("undefine", name, check=False)
+        emud.stop()
+    assert "ERROR" not in emud.log() and "CRITICAL" not in emud.log(), emud.log()
+
+
+def start_fails_quiet(lv, wd, img):
+    """With emud down, a domain with emud metadata does not start; returns the hook's line."""
+    name = "emudt-down"
+    sock = wd / "run" / "vm" / name / "disk0.vu.sock"
+    return start_fails(lv, wd, name, metadata(("vhost-user-blk", "disk0", {"image": img})),
+                       vhostuser_disk(sock, "vda"), "emud")
+
+
+def find_disk(con, pattern):
+    """The guest's /dev/vdX that starts with pattern, or None."""
+    rc, out = con.run("ls /dev")
+    for dev in sorted(set(re.findall(r"\bvd[a-z]\b", out))):
+        rc, got = con.run(f"head -c {len(pattern)} /dev/{dev}")
+        if rc == 0 and pattern.decode() in got:
+            return f"/dev/{dev}"
+    return None
+
+
+t.main(test, needs=("qemu-system-x86_64", "virsh", "libvirtd", "virtlogd", "dbus-daemon"))
