@@ -480,10 +480,18 @@ static void teardown(Emulator *e)
         }
         if (emu_proc_alive(&e->proc)) {
                 if (!e->term_sent) {
+                        /*
+                         * A confined emulator is PID 1 of its PID namespace, which
+                         * ignores SIGTERM until the program installs a handler: one
+                         * not yet ready may still be before that, and it serves
+                         * nothing yet, so it gets SIGKILL rather than the grace.
+                         */
+                        bool early = !e->ready && e->sandbox;
                         emulator_set_state(e, EMU_STATE_STOPPING);
-                        emu_proc_signal(&e->proc, SIGTERM);
+                        emu_proc_signal(&e->proc, early ? SIGKILL : SIGTERM);
                         e->term_sent = true;
-                        emulator_set_timer(e, e->cfg->stop_grace_ms, on_stop_grace);
+                        if (!early)
+                                emulator_set_timer(e, e->cfg->stop_grace_ms, on_stop_grace);
                 }
                 return;
         }

@@ -4,8 +4,9 @@
  *
  * libvirt's calls block (on libvirtd, and through it on a domain's job
  * lock, which a running hook holds), so none runs on the main loop: a
- * worker thread makes them one at a time, and libvirt's default event loop
- * runs on a thread of its own. Event callbacks never call into libvirt;
+ * worker thread makes them one at a time. libvirt's default event loop is
+ * GLib's default main context, which is emud's main loop: its event
+ * callbacks (and keepalives) run there, so they never call into libvirt;
  * they queue a job for the worker or a report for the main loop. Reports
  * carry a reference to the connection, and are dropped once it is freed.
  */
@@ -25,8 +26,6 @@ struct LvConn {
         void *userdata;
         GMainContext *main;
         GThreadPool *worker;
-        GThread *events;
-        int quit;               /* atomic: the event thread ends */
         bool closed;            /* main loop only: lv_conn_free() ran */
         bool connected;         /* main loop only */
         guint retry;            /* main loop only: the next open */
@@ -135,11 +134,19 @@ static gboolean deliver(gpointer p)
         return G_SOURCE_REMOVE;
 }
 
-/* From any thread. */
+/*
+ * From any thread; always queued. (g_main_context_invoke() would run it at
+ * once on a thread that can acquire the context, as the worker can before
+ * emud's loop runs.)
+ */
 static void post(LvConn *c, Report *r)
 {
         r->c = lv_ref(c);
-        g_main_context_invoke_full(c->main, G_PRIORITY_DEFAULT, deliver, r, report_free);
+        GSource *source = g_idle_source_new();
+        g_source_set_priority(source, G_PRIORITY_DEFAULT);
+        g_source_set_callback(source, deliver, r, report_free);
+        g_source_attach(source, c->main);
+        g_source_unref(source);
 }
 
 static void post_simple(LvConn *c, ReportType type, const char *name, const char *text)
@@ -169,7 +176,7 @@ static const char *last_error(void)
         return msg ? msg : "unknown libvirt error";
 }
 
-/* ---- events: on libvirt's event thread ---------------------------------- */
+/* ---- events: libvirt's callbacks, on the main loop ---------------------- */
 
 static const char *stop_reason(int detail)
 {
@@ -229,19 +236,6 @@ static void on_close(virConnectPtr vc, int reason, void *opaque)
 
 static void no_op(void *opaque)
 {
-}
-
-static void wake(int timer, void *opaque)
-{
-        virEventRemoveTimeout(timer);
-}
-
-static gpointer event_loop(gpointer p)
-{
-        LvConn *c = p;
-        while (!g_atomic_int_get(&c->quit))
-                virEventRunDefaultImpl();
-        return NULL;
 }
 
 /* ---- jobs: on the worker thread ----------------------------------------- */
@@ -406,6 +400,7 @@ static void silence(void *userdata, virErrorPtr error)
 static gpointer init_once(gpointer unused)
 {
         virSetErrorFunc(NULL, silence);
+        /* libvirt 9.0's default implementation attaches to GLib's default context. */
         return GINT_TO_POINTER(virEventRegisterDefaultImpl() == 0);
 }
 
@@ -423,7 +418,6 @@ LvConn *lv_conn_new(const char *uri, const LvConnOps *ops, void *userdata)
         c->main = g_main_context_ref_thread_default();
         c->cb_lifecycle = c->cb_removed = c->cb_metadata = -1;
         c->worker = g_thread_pool_new(run_job, c, 1, TRUE, NULL);
-        c->events = g_thread_new("libvirt-events", event_loop, c);
         on_retry(c);
         return c;
 }
@@ -435,12 +429,9 @@ void lv_conn_free(LvConn *c)
         c->closed = true;
         if (c->retry)
                 g_source_remove(c->retry);
-        /* Queued jobs are dropped; the one running finishes. */
-        g_thread_pool_free(c->worker, TRUE, TRUE);
+        /* The queued jobs run (their reports are dropped): none is left unfreed. */
+        g_thread_pool_free(c->worker, FALSE, TRUE);
         drop_connection(c);
-        g_atomic_int_set(&c->quit, 1);
-        virEventAddTimeout(0, wake, NULL, NULL);
-        g_thread_join(c->events);
         lv_unref(c);
 }
 

@@ -6,8 +6,9 @@
 
 /*
  * emud's connection to libvirtd. Every libvirt call runs on a worker
- * thread and libvirt's events on a thread of their own; both report to the
- * main loop, where all of LvConnOps is called. The connection is opened
+ * thread; libvirt's events come on the main loop (GLib's default context,
+ * which libvirt's event implementation uses). All of LvConnOps is called
+ * on the main loop. The connection is opened
  * again, every few seconds, whenever it is lost.
  */
 typedef struct LvConn LvConn;

@@ -18,14 +18,15 @@ esac
 # Build: compiler, meson, and the libraries emud links against.
 # Run: dbus-daemon for the private test bus, busctl (systemd) for introspection checks, QEMU and
 # qemu-storage-daemon, virtiofsd (qemu-system-common), vhost-user-gpu (qemu-system-gui), python3
-# for the integration harness. The test guest is built from
+# for the integration harness, libvirtd and virsh for the libvirt test. The test guest is built from
 # linux-image-amd64 and busybox-static with apt-get download, kmod's depmod and xz.
 packages=(
         gcc meson ninja-build pkg-config
-        libglib2.0-dev libjansson-dev libsystemd-dev libseccomp-dev
+        libglib2.0-dev libjansson-dev libsystemd-dev libseccomp-dev libvirt-dev libxml2-dev
         dbus dbus-daemon systemd procps
         qemu-system-x86 qemu-system-common qemu-system-gui qemu-utils
         python3 busybox-static kmod xz-utils zstd ca-certificates
+        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 )
 
 if [ "${EMUD_NO_APT:-0}" != 1 ]; then

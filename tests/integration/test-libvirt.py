@@ -182,7 +182,10 @@ def run(steps, wd, lv):
         with steps.step("virsh destroy: no emulator, socket, cgroup or VM left"):
             pid = status(emud, "disk0")["Pid"]
             lv.virsh("destroy", name)
-            t.poll_until(lambda: listed(emud) == [], 30, "the emulators gone")
+            try:
+                t.poll_until(lambda: listed(emud) == [], 30, "the emulators gone")
+            except TimeoutError as e:
+                raise AssertionError(f"{e}: still listed: {listed(emud)}") from None
             assert t.wait_gone(pid, 10), "qsd still runs"
             t.poll_until(lambda: name not in emud.emuctl("vm-list", check=True).stdout, 10,
                          "the VM gone")
