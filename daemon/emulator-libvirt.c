@@ -70,7 +70,6 @@ char *emulator_libvirt_device_xml(const Emulator *e, const char *alias, const ch
         g_autoptr(GString) s = g_string_new(NULL);
         if (is_disk(e->kind)) {
                 const char *queues = g_hash_table_lookup(values, "num-queues");
-                const char *ro = g_hash_table_lookup(values, "readonly");
                 g_string_append(s, "<disk type='vhostuser' device='disk'><driver name='qemu' "
                                    "type='raw'");
                 if (queues)
@@ -79,9 +78,9 @@ char *emulator_libvirt_device_xml(const Emulator *e, const char *alias, const ch
                 append_attr(s, "path", e->socket_path);
                 g_string_append(s, "><reconnect enabled='yes' timeout='1'/></source><target");
                 append_attr(s, "dev", target);
+                /* No <readonly/>: libvirt 9.0 refuses it for vhostuser; the export is
+                 * read-only itself (readonly=on), and the guest sees that. */
                 g_string_append(s, " bus='virtio'/>");
-                if (ro && g_str_equal(ro, "on"))
-                        g_string_append(s, "<readonly/>");
         } else {
                 const char *tag = g_hash_table_lookup(values, "tag");
                 g_string_append(s, "<filesystem type='mount' accessmode='passthrough'>"

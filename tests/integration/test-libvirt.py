@@ -5,12 +5,16 @@ installed in /etc/libvirt/hooks/qemu.d, emud as the system instance, a TCG guest
 1. A domain with emud metadata: virsh define + start; the guest reads the image's bytes; at the
    end virsh destroy leaves no emulator, socket, cgroup or VM behind.
 2. Bad metadata (unknown kind, missing image, bad id, no device on the socket) and emud not
-   running: virsh start fails with emud's one line; nothing is left running.
+   running: virsh start fails with emud's one line; nothing is left running. A QEMU that
+   fails after prepare: the stopped/release hooks take its emulator down.
 3. SIGKILL of the emulator: emud restarts it, QEMU reconnects, the guest keeps reading.
-4. SIGKILL of emud, then a new emud: it finds the domain and adopts the emulator (same pid).
+4. SIGKILL of emud, then a new emud: it finds the domain and adopts the emulator (same pid);
+   the emulator of a domain destroyed while emud was down is stopped.
 5. emuctl spawn on the running domain: libvirt attaches the disk, the guest reads it; emuctl kill
    detaches it (gone from virsh dumpxml once libvirt's device-removed came).
-6. libvirtd restarted while the domain runs: emud reconnects and still hears device-removed."""
+6. libvirtd restarted while the domain runs: emud reconnects and still hears device-removed.
+Also: a device detached with virsh stops its emulator; emuctl kill of a declared disk detaches
+it, and new metadata (virsh metadata) brings it back."""
 
 import json
 import os
@@ -116,6 +120,24 @@ def run(steps, wd, lv):
         assert t.qsd_pids(wd) == []
         assert not (runtime / "vm" / "emudt-bad").exists()
 
+    with steps.step("QEMU fails to start after prepare: stopped/release take the emulator down"):
+        fname = "emudt-qfail"
+        (wd / fname).mkdir()
+        fsock = runtime / "vm" / fname / "disk0.vu.sock"
+        text = lvt.domain_xml(fname, wd / fname, vhostuser_disk(fsock, "vda"),
+                              metadata(("vhost-user-blk", "disk0", {"image": img})))
+        # An argument QEMU rejects: it exits right after libvirt launched it.
+        text = text.replace("<domain type='qemu'>", "<domain type='qemu' xmlns:qemu="
+                            "'http://libvirt.org/schemas/domain/qemu/1.0'>")
+        text = text.replace("</domain>", "<qemu:commandline><qemu:arg value='-no-such-opt'/>"
+                            "</qemu:commandline></domain>")
+        (wd / f"{fname}.xml").write_text(text)
+        r = lv.virsh("create", wd / f"{fname}.xml", check=False)
+        assert r.returncode != 0 and "no-such-opt" in r.stderr, r
+        t.poll_until(lambda: listed(emud) == [], 30, "the prepared emulator gone")
+        assert t.qsd_pids(wd) == []
+        assert not (runtime / "vm" / fname).exists()
+
     xml = wd / f"{name}.xml"
     (wd / name).mkdir()
     xml.write_text(lvt.domain_xml(name, wd / name, vhostuser_disk(sock, "vda"),
@@ -167,17 +189,62 @@ def run(steps, wd, lv):
             spawn_and_kill("hot1")
             guest_reads(con, "/dev/vda", pattern)
 
-        with steps.step("SIGKILL of emud: a new emud adopts the emulator of the running domain"):
+        with steps.step("virsh detach-device outside emud: the emulator stops"):
+            emud.emuctl("spawn", name, "vhost-user-blk", "hot2", f"image={img2}",
+                        "readonly=on", check=True)
+            pid = status(emud, "hot2")["Pid"]
+            lv.virsh("detach-device-alias", name, "ua-emud-hot2", "--live")
+            t.poll_until(lambda: "hot2" not in [e["id"] for e in listed(emud)], 30,
+                         "hot2 gone after libvirt's device-removed")
+            assert t.wait_gone(pid, 10)
+
+        # A second domain, destroyed while emud is down.
+        other = "emudt-vm2"
+        (wd / other).mkdir()
+        osock = runtime / "vm" / other / "b0.vu.sock"
+        (wd / f"{other}.xml").write_text(lvt.domain_xml(
+            other, wd / other, vhostuser_disk(osock, "vda"),
+            metadata(("vhost-user-blk", "b0", {"image": img2, "readonly": "on"}))))
+        lv.virsh("create", wd / f"{other}.xml")
+        other_pid = status(emud, "b0")["Pid"]
+
+        with steps.step("SIGKILL of emud: a new emud adopts the emulator of the running domain, "
+                        "and stops the one of a domain destroyed meanwhile"):
             before = status(emud, "disk0")
             emud.kill()
             r = start_fails_quiet(lv, wd, img)
             assert "emud is not running" in r, r
+            lv.virsh("destroy", other)
+            assert t.proc_state(other_pid) not in (None, "Z"), "b0 died with emud"
             emud = t.Emud(wd, None)
             t.poll_until(lambda: status(emud, "disk0")["State"] == "plugged", 60,
                          "disk0 adopted")
             st = status(emud, "disk0")
             assert st["Pid"] == before["Pid"], (st, before)
+            t.poll_until(lambda: "b0" not in [e["id"] for e in listed(emud)], 30,
+                         "b0 stopped")
+            assert t.wait_gone(other_pid, 10), "the emulator of the destroyed domain runs on"
+            assert other not in emud.emuctl("vm-list", check=True).stdout
             guest_reads(con, "/dev/vda", pattern)
+
+        with steps.step("emuctl kill of the declared disk: libvirt detaches it"):
+            pid = status(emud, "disk0")["Pid"]
+            emud.emuctl("kill", "disk0", check=True)
+            assert "disk0.vu.sock" not in lv.virsh("dumpxml", name).stdout
+            assert t.wait_gone(pid, 10)
+            rc, out = con.run("ls /dev")
+            assert "vda" not in out.split(), out
+            # It comes back when the metadata is read again: emud re-reads it on a change.
+            # virsh puts every element of the fragment into the namespace it is given.
+            plain = metadata(("vhost-user-blk", "disk0", {"image": img}))
+            plain = plain.replace(f" xmlns:emud='{NS}'", "").replace("emud:", "")
+            lv.virsh("metadata", name, NS, "--key", "emud", "--set", plain, "--live")
+            t.poll_until(lambda: "disk0" in [e["id"] for e in listed(emud)] and
+                         status(emud, "disk0")["State"] == "plugged", 30, "disk0 back")
+            st = status(emud, "disk0")
+            assert st["RestartPolicy"] == "no", st   # hot-plugged by libvirt: no reconnect
+            dev = t.poll_until(lambda: find_disk(con, pattern), 30, "disk0 in the guest")
+            guest_reads(con, dev, pattern)
 
         with steps.step("virsh destroy: no emulator, socket, cgroup or VM left"):
             pid = status(emud, "disk0")["Pid"]
