@@ -20,6 +20,9 @@
 #include "libvirt-conn.h"
 #include "qmp-codec.h"
 
+/* After a failed or lost connection; a call that needs libvirt connects at once anyway. */
+#define LV_RETRY_MS 1000
+
 struct LvConn {
         char *uri;
         const LvConnOps *ops;
@@ -27,8 +30,8 @@ struct LvConn {
         GMainContext *main;
         GThreadPool *worker;
         bool closed;            /* main loop only: lv_conn_free() ran */
-        bool connected;         /* main loop only */
         guint retry;            /* main loop only: the next open */
+        gpointer current;       /* atomic: vc, for telling a stale close callback */
         /* The worker's only. */
         virConnectPtr vc;
         int cb_lifecycle, cb_removed, cb_metadata;
@@ -107,13 +110,11 @@ static gboolean deliver(gpointer p)
         const LvConnOps *ops = c->ops;
         switch (r->type) {
         case REPORT_CONNECTED:
-                c->connected = true;
                 ops->connected(c->userdata);
                 break;
         case REPORT_DISCONNECTED:
-                c->connected = false;
                 ops->disconnected(c->userdata, r->text);
-                schedule_open(c, 2000);
+                schedule_open(c, LV_RETRY_MS);
                 break;
         case REPORT_DOMAINS:
                 ops->domains(c->userdata, r->names, r->xmls);
@@ -226,11 +227,14 @@ static void on_metadata(virConnectPtr vc, virDomainPtr dom, int type, const char
 
 static void on_close(virConnectPtr vc, int reason, void *opaque)
 {
+        LvConn *c = opaque;
+        if (vc != g_atomic_pointer_get(&c->current))
+                return; /* a connection the worker has replaced already */
         static const char *const why[] = { "libvirtd closed the connection",
                                            "end of file from libvirtd",
                                            "libvirtd did not answer keepalives",
                                            "the client closed it" };
-        post_simple(opaque, REPORT_DISCONNECTED, NULL,
+        post_simple(c, REPORT_DISCONNECTED, NULL,
                     reason >= 0 && reason < (int)G_N_ELEMENTS(why) ? why[reason] : "closed");
 }
 
@@ -254,6 +258,7 @@ static void drop_connection(LvConn *c)
         c->cb_lifecycle = c->cb_removed = c->cb_metadata = -1;
         virConnectClose(c->vc);
         c->vc = NULL;
+        g_atomic_pointer_set(&c->current, NULL);
 }
 
 static void list_domains(LvConn *c)
@@ -283,14 +288,23 @@ static void list_domains(LvConn *c)
         post(c, r);
 }
 
+static bool alive(LvConn *c)
+{
+        return c->vc && virConnectIsAlive(c->vc) == 1;
+}
+
+/* (Re)connect unless connected; after a connect, the running domains are listed. */
 static void job_open(LvConn *c)
 {
+        if (alive(c))
+                return;
         drop_connection(c);
         c->vc = virConnectOpen(c->uri);
         if (!c->vc) {
                 post_simple(c, REPORT_DISCONNECTED, NULL, last_error());
                 return;
         }
+        g_atomic_pointer_set(&c->current, c->vc);
         virConnectRegisterCloseCallback(c->vc, on_close, c, no_op);
         virConnectSetKeepAlive(c->vc, 5, 3);
         c->cb_lifecycle = virConnectDomainEventRegisterAny(
@@ -315,6 +329,7 @@ static void job_open(LvConn *c)
 
 static void job_xml(LvConn *c, Job *job)
 {
+        job_open(c);
         virDomainPtr dom = c->vc ? virDomainLookupByName(c->vc, job->domain) : NULL;
         char *xml = dom ? virDomainGetXMLDesc(dom, 0) : NULL;
         if (xml) {
@@ -335,6 +350,8 @@ static void job_xml(LvConn *c, Job *job)
 static void job_device(LvConn *c, Job *job)
 {
         GError *error = NULL;
+        /* A libvirtd that restarted since: connect again now rather than fail the call. */
+        job_open(c);
         virDomainPtr dom = c->vc ? virDomainLookupByName(c->vc, job->domain) : NULL;
         int r = -1;
         if (dom && job->type == JOB_ATTACH)
@@ -433,11 +450,6 @@ void lv_conn_free(LvConn *c)
         g_thread_pool_free(c->worker, FALSE, TRUE);
         drop_connection(c);
         lv_unref(c);
-}
-
-bool lv_conn_connected(const LvConn *c)
-{
-        return c && c->connected;
 }
 
 const char *lv_conn_uri(const LvConn *c)

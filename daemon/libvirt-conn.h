@@ -8,7 +8,8 @@
  * emud's connection to libvirtd. Every libvirt call runs on a worker
  * thread; libvirt's events come on the main loop (GLib's default context,
  * which libvirt's event implementation uses). All of LvConnOps is called
- * on the main loop. The connection is opened
+ * on the main loop. A lost connection is opened again every second, and at
+ * once by a call that needs it. The connection is opened
  * again, every few seconds, whenever it is lost.
  */
 typedef struct LvConn LvConn;
@@ -16,7 +17,7 @@ typedef struct LvConn LvConn;
 typedef struct {
         /* Connected (again); then domains() lists the running domains. */
         void (*connected)(void *userdata);
-        /* The connection is gone or could not be made; it is retried. */
+        /* The connection is gone or could not be made; it is retried every second. */
         void (*disconnected)(void *userdata, const char *why);
         /* Every running domain with its XML, after each connect (names and xmls pair up). */
         void (*domains)(void *userdata, char **names, char **xmls);
@@ -29,7 +30,6 @@ typedef struct {
 LvConn *lv_conn_new(const char *uri, const LvConnOps *ops, void *userdata);
 /* Waits for the libvirt call in flight, if any; no callback runs afterwards. */
 void lv_conn_free(LvConn *c);
-bool lv_conn_connected(const LvConn *c);
 const char *lv_conn_uri(const LvConn *c);
 
 /* Answered on the main loop; error NULL on success. */

@@ -163,7 +163,8 @@ static void on_disconnected(void *userdata, const char *why)
         LvDomains *d = userdata;
         if (g_strcmp0(d->last_problem, why) == 0)
                 return; /* said once; the retries are quiet */
-        emu_warn(NULL, "libvirt at %s: %s; trying again every 2 s", lv_conn_uri(d->conn), why);
+        emu_warn(NULL, "libvirt at %s: %s; trying again every second", lv_conn_uri(d->conn),
+                 why);
         g_free(d->last_problem);
         d->last_problem = g_strdup(why);
 }
