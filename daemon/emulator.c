@@ -614,7 +614,8 @@ void emulator_advance(Emulator *e)
         }
         emulator_release_slot(e); /* QEMU now shows it as occupied */
         EmuLogCtx ctx = emulator_log_ctx(e);
-        emu_info(&ctx, "plugged into VM %s at %s as %s", e->vm->name, e->slot, e->qdev_id);
+        emu_info(&ctx, "plugged into VM %s at %s as %s", e->vm->name,
+                 e->slot ? e->slot : "the slot libvirt chose", e->qdev_id);
         emulator_set_reason(e, NULL);
         emulator_set_state(e, EMU_STATE_PLUGGED);
         answer_spawn(e);

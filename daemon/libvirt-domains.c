@@ -24,6 +24,10 @@
 #include "libvirt-conn.h"
 #include "libvirt-domains.h"
 
+/* prepare, after a stop whose emulators are still stopping (their SIGTERM grace). */
+#define REMOVAL_POLL_MS 50
+#define REMOVAL_WAIT_MS 30000
+
 struct LvDomains {
         Manager *m;
         LvConn *conn;
@@ -227,7 +231,8 @@ static const LvConnOps conn_ops = {
 typedef struct {
         LvDomains *d;
         DomainXml *xml;
-        guint pending;
+        guint pending;          /* emulators not yet answered, +1 while they are started */
+        guint polls;            /* waiting for the last run's VM to go */
         GError *error;
         DoneFunc done;
         void *userdata;
@@ -332,6 +337,25 @@ static void on_stale_dropped(void *userdata, const GError *error)
         prepare_start(op);
 }
 
+/* The domain's last run is still being taken down (a destroy just before): wait for it. */
+static gboolean on_removal_poll(gpointer userdata)
+{
+        PrepareOp *op = userdata;
+        Vm *vm = g_hash_table_lookup(op->d->m->vms, op->xml->name);
+        if (vm && ++op->polls < REMOVAL_WAIT_MS / REMOVAL_POLL_MS)
+                return G_SOURCE_CONTINUE;
+        if (vm) {
+                op->error = g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
+                                        "the emulators of the domain's last run are still "
+                                        "stopping after %u s",
+                                        REMOVAL_WAIT_MS / 1000);
+                prepare_answer(op);
+        } else {
+                prepare_start(op);
+        }
+        return G_SOURCE_REMOVE;
+}
+
 static void hook_prepare(LvDomains *d, DomainXml *xml, DoneFunc done, void *userdata)
 {
         PrepareOp *op = g_new0(PrepareOp, 1);
@@ -353,6 +377,10 @@ static void hook_prepare(LvDomains *d, DomainXml *xml, DoneFunc done, void *user
                                         "domain (added with QMP socket %s)",
                                         xml->name, vm->qmp_path ? vm->qmp_path : "none");
                 prepare_answer(op);
+                return;
+        }
+        if (vm && vm->remove_done) {
+                g_timeout_add(REMOVAL_POLL_MS, on_removal_poll, op);
                 return;
         }
         if (vm) {

@@ -12,6 +12,7 @@ others:
 
   start D        virsh start (must fail, with "emud is not running", while emud is down)
   destroy D      virsh destroy
+  bounce D       virsh destroy and, at once, virsh start (emud is still stopping the emulators)
   crash D        SIGKILL of D's declared emulator (emud restarts it)
   spawn D        emuctl spawn of a hot-plugged disk through libvirt
   emud-kill      SIGKILL of emud (its emulators keep running)
@@ -48,8 +49,8 @@ NS = "https://emud.org/xmlns/libvirt/1"
 DOMAINS = ("emudt-c1", "emudt-c2")
 HOOK = Path(os.environ.get("EMUD_HOOK_BIN") or
             Path(t.emud_bin()).resolve().parent.parent / "hooks" / "emud-libvirt-hook")
-STEPS = (("start", 4), ("destroy", 3), ("crash", 3), ("spawn", 2), ("emud-kill", 2),
-         ("emud-start", 3), ("libvirtd", 1))
+STEPS = (("start", 4), ("destroy", 3), ("bounce", 2), ("crash", 3), ("spawn", 2),
+         ("emud-kill", 2), ("emud-start", 3), ("libvirtd", 1))
 
 
 class Violation(Exception):
@@ -118,6 +119,13 @@ class World:
         elif op == "destroy" and dom in running:
             lv.virsh("destroy", dom)
             self.hot[dom].clear()
+        elif op == "bounce" and dom in running:
+            lv.virsh("destroy", dom)
+            self.hot[dom].clear()
+            r = lv.virsh("start", dom, check=False)
+            if (r.returncode == 0) != self.up():
+                raise Violation(f"virsh start {dom} right after destroy, emud "
+                                f"{'up' if self.up() else 'down'}: {r.returncode} {r.stderr}")
         elif op == "crash" and dom in running and self.up():
             e = self.listed().get(declared(dom))
             if not e or not e["pid"]:

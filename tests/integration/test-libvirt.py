@@ -13,7 +13,8 @@ installed in /etc/libvirt/hooks/qemu.d, emud as the system instance, a TCG guest
 5. emuctl spawn on the running domain: libvirt attaches the disk, the guest reads it; emuctl kill
    detaches it (gone from virsh dumpxml once libvirt's device-removed came).
 6. libvirtd restarted while the domain runs: emud reconnects and still hears device-removed.
-Also: a device detached with virsh stops its emulator; emuctl kill of a declared disk detaches
+Also: emud-libvirt(7)'s example domain starts as printed; a device detached with virsh stops
+its emulator; emuctl kill of a declared disk detaches
 it, and new metadata (virsh metadata) brings it back."""
 
 import json
@@ -137,6 +138,20 @@ def run(steps, wd, lv):
         t.poll_until(lambda: listed(emud) == [], 30, "the prepared emulator gone")
         assert t.qsd_pids(wd) == []
         assert not (runtime / "vm" / fname).exists()
+
+    with steps.step("emud-libvirt(7)'s example domain, as printed, defines and starts"):
+        ename = "emudt-man"
+        (wd / f"{ename}.xml").write_text(man_example(img, runtime, ename))
+        lv.virsh("define", wd / f"{ename}.xml")
+        try:
+            lv.virsh("start", ename)
+            st = status(emud, "disk0")
+            assert st["State"] == "plugged" and st["VM"] == ename, st
+            lv.virsh("destroy", ename)
+            t.poll_until(lambda: listed(emud) == [], 30, "the example's emulator gone")
+        finally:
+            lv.virsh("destroy", ename, check=False)
+            lv.virsh("undefine", ename, check=False)
 
     xml = wd / f"{name}.xml"
     (wd / name).mkdir()
@@ -265,6 +280,20 @@ def run(steps, wd, lv):
         lv.virsh("undefine", name, check=False)
         emud.stop()
     assert "ERROR" not in emud.log() and "CRITICAL" not in emud.log(), emud.log()
+
+
+def man_example(img, runtime, name):
+    """The complete domain of emud-libvirt(7)'s EXAMPLES, with this machine's paths."""
+    text = (t.REPO / "man" / "emud-libvirt.7").read_text()
+    block = text.split(".SH EXAMPLES", 1)[1].split(".EX\n", 1)[1].split(".EE", 1)[0]
+    xml = block.replace("\\-", "-").replace("\\e", "\\")
+    kernel, initrd = t._guest_files()
+    for old, new in (("/srv/vm1/vmlinuz", kernel), ("/srv/vm1/initrd.img", initrd),
+                     ("/srv/vm1/data.raw", img), ("/run/emud/", f"{runtime}/"),
+                     ("<name>vm1</name>", f"<name>{name}</name>"), ("/vm/vm1/", f"/vm/{name}/")):
+        assert old in xml, f"the man page's example has no {old}"
+        xml = xml.replace(old, str(new))
+    return xml
 
 
 def start_fails_quiet(lv, wd, img):
