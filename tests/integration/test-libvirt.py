@@ -229,6 +229,12 @@ def run(steps, wd, lv):
             emud.kill()
             r = start_fails_quiet(lv, wd, img)
             assert "emud is not running" in r, r
+            # A domain without emud's metadata is none of emud's business: it starts anyway.
+            (wd / "emudt-plain").mkdir()
+            (wd / "emudt-plain.xml").write_text(lvt.domain_xml("emudt-plain",
+                                                               wd / "emudt-plain"))
+            lv.virsh("create", wd / "emudt-plain.xml")
+            lv.virsh("destroy", "emudt-plain")
             lv.virsh("destroy", other)
             assert t.proc_state(other_pid) not in (None, "Z"), "b0 died with emud"
             emud = t.Emud(wd, None)
