@@ -231,6 +231,11 @@ DomainXml *domain_xml_parse(const char *xml, GError **error)
         d->emulators = g_ptr_array_new_with_free_func(free_emulator);
         d->devices = g_ptr_array_new_with_free_func(free_device);
         d->disk_targets = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *id = attr(root, "id");
+        guint64 run_id = 0;
+        d->run_id = id && g_ascii_string_to_unsigned(id, 10, 0, G_MAXINT, &run_id, NULL)
+                            ? (int)run_id
+                            : -1;
         bool ok = true;
         for (const xmlNode *n = root->children; n && ok; n = n->next) {
                 if (is(n, "name") && !n->ns)

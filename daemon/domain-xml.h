@@ -26,6 +26,7 @@ typedef struct {
 
 typedef struct {
         char *name;
+        int run_id;             /* <domain id=…>: this run of a running domain; -1 if none */
         bool declared;          /* has emud's <emulators> element */
         GPtrArray *emulators;   /* DomainEmulator, in document order */
         GPtrArray *devices;     /* DomainDevice */

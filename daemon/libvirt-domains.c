@@ -32,6 +32,7 @@ struct LvDomains {
         Manager *m;
         LvConn *conn;
         char *last_problem;     /* the last connection problem logged */
+        GHashTable *ended;      /* domain name → libvirt's id of its run that ended */
         bool listed;            /* the first list after emud started has been seen */
 };
 
@@ -118,6 +119,10 @@ static void domain_running(LvDomains *d, const char *name, const char *xml)
                          vm->qmp_path ? vm->qmp_path : "defined");
                 return;
         }
+        /* XML fetched for an event and delivered after the domain stopped again: stale. */
+        if (parsed->run_id < 0 ||
+            GPOINTER_TO_INT(g_hash_table_lookup(d->ended, name)) == parsed->run_id + 1)
+                return;
         if (vm && vm->remove_done)
                 return; /* on its way out; a later event or list brings it back */
         if (!vm && !emu_id_valid(name)) {
@@ -132,6 +137,7 @@ static void domain_running(LvDomains *d, const char *name, const char *xml)
                 return;
         }
         domain_xml_free(vm->domain);
+        vm->domain_run = parsed->run_id;
         vm->domain = g_steal_pointer(&parsed);
         grant_all(d, vm);
         if (vm->state != VM_CONNECTED) {
@@ -148,6 +154,9 @@ static void domain_gone(LvDomains *d, Vm *vm, const char *why)
 {
         if (vm->remove_done)
                 return;
+        if (vm->domain_run >= 0) /* stored +1: 0 is "none" in the table */
+                g_hash_table_insert(d->ended, g_strdup(vm->name),
+                                    GINT_TO_POINTER(vm->domain_run + 1));
         EmuLogCtx ctx = { .vm = vm->name };
         emu_info(&ctx, "libvirt domain %s; stopping its emulators", why);
         manager_drop_vm(d->m, vm, NULL, NULL);
@@ -310,6 +319,7 @@ static void prepare_start(PrepareOp *op)
                 prepare_answer(op);
                 return;
         }
+        vm->domain_run = op->xml->run_id;
         EmuLogCtx ctx = { .vm = vm->name };
         emu_info(&ctx, "libvirt is starting the domain: preparing %u emulators",
                  op->xml->emulators->len);
@@ -410,6 +420,7 @@ void lv_domains_hook(LvDomains *d, const char *op, const char *subop, const char
         }
         if (g_str_equal(op, "start") && vm && !vm->remove_done) {
                 /* QEMU's uid is known from here on: it may use the sockets. */
+                vm->domain_run = parsed->run_id;
                 domain_xml_free(vm->domain);
                 vm->domain = g_steal_pointer(&parsed);
                 grant_all(d, vm);
@@ -434,6 +445,7 @@ LvDomains *lv_domains_new(Manager *m, const char *uri)
 {
         LvDomains *d = g_new0(LvDomains, 1);
         d->m = m;
+        d->ended = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         d->conn = lv_conn_new(uri, &conn_ops, d);
         if (!d->conn) {
                 g_free(d);
@@ -449,6 +461,7 @@ void lv_domains_free(LvDomains *d)
                 return;
         d->m->libvirt = NULL;
         lv_conn_free(d->conn);
+        g_hash_table_unref(d->ended);
         g_free(d->last_problem);
         g_free(d);
 }

@@ -32,7 +32,7 @@ static void parse_fails(const char *xml, const char *needle)
 }
 
 static const char full[] =
-        "<domain type='qemu'>\n"
+        "<domain type='qemu' id='7'>\n"
         "  <name>vm1</name>\n"
         "  <metadata>\n"
         "    <other:thing xmlns:other='urn:x-other'/>\n"
@@ -64,6 +64,7 @@ static void test_full(void)
 {
         g_autoptr(DomainXml) d = parse_ok(full);
         g_assert_cmpstr(d->name, ==, "vm1");
+        g_assert_cmpint(d->run_id, ==, 7);
         g_assert_true(d->declared);
         g_assert_cmpuint(d->emulators->len, ==, 2);
         const DomainEmulator *e = g_ptr_array_index(d->emulators, 0);
@@ -99,6 +100,7 @@ static void test_undeclared(void)
         g_autoptr(DomainXml) d = parse_ok("<domain><name>plain</name><metadata><x:y "
                                           "xmlns:x='urn:x'/></metadata></domain>");
         g_assert_false(d->declared);
+        g_assert_cmpint(d->run_id, ==, -1); /* not running: no id */
         g_assert_cmpuint(d->emulators->len, ==, 0);
         g_assert_false(d->have_label);
         g_autoptr(DomainXml) empty =
