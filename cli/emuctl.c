@@ -14,6 +14,7 @@
 #include "emu-id.h"
 #include "emu-util.h"
 #include "emud-build.h"
+#include "events.h"
 
 #define BUS_NAME EMU_BUS_NAME
 #define MANAGER_PATH EMU_BUS_MANAGER_PATH
@@ -541,6 +542,15 @@ static int cmd_status(Ctl *c, int argc, char **argv)
         return print_status(c, argv[1]);
 }
 
+static int cmd_events(Ctl *c, int argc, char **argv)
+{
+        if (argc > 2)
+                return usage_error("usage: emuctl events [VM]");
+        if (argc == 2 && !emu_id_valid(argv[1]))
+                return usage_error("invalid VM name '%s'", argv[1]);
+        return emuctl_events(c->bus, c->json, argc == 2 ? argv[1] : NULL);
+}
+
 typedef struct {
         const char *name;
         int (*run)(Ctl *c, int argc, char **argv);
@@ -567,6 +577,8 @@ static const Command commands[] = {
                               "                                  and whether it can run here" },
         { "reload", cmd_reload, "                     read the kinds again (also SIGHUP)" },
         { "shutdown", cmd_shutdown, "[--stop-emulators]  stop emud (emulators keep running)" },
+        { "events", cmd_events, "[VM]                 print what emud does as it happens, a line\n"
+                                "                                  each (state, restarts, exits, seccomp)" },
 };
 
 static void print_help(void)
