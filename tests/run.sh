@@ -26,7 +26,7 @@ packages=(
         dbus dbus-daemon systemd procps
         qemu-system-x86 qemu-system-common qemu-system-gui qemu-utils
         python3 busybox-static kmod xz-utils zstd ca-certificates
-        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients bash-completion
 )
 
 if [ "${EMUD_NO_APT:-0}" != 1 ]; then
