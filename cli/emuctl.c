@@ -71,6 +71,9 @@ static int report_bus_error(Ctl *c, const sd_bus_error *error, int r)
                                    "org.freedesktop.DBus.Error.NameHasNoOwner"))
                 fprintf(stderr, "emuctl: emud is not running (nobody owns %s on the %s bus)\n",
                         BUS_NAME, c->user ? "session" : "system");
+        else if (sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
+                fprintf(stderr, "emuctl: access denied: on the system bus only root and the "
+                                "members of the group emud may do this (see emud(8))\n");
         else if (sd_bus_error_is_set(error))
                 fprintf(stderr, "emuctl: %s\n", error->message ? error->message : error->name);
         else
