@@ -18,7 +18,8 @@ esac
 # Build: compiler, meson, and the libraries emud links against.
 # Run: dbus-daemon for the private test bus, busctl (systemd) for introspection checks, QEMU and
 # qemu-storage-daemon, virtiofsd (qemu-system-common), vhost-user-gpu (qemu-system-gui), python3
-# for the integration harness, libvirtd and virsh for the libvirt test. The test guest is built from
+# for the integration harness, libvirtd and virsh for the libvirt test, bash-completion for the
+# completion test, debhelper and lintian for the package test. The test guest is built from
 # linux-image-amd64 and busybox-static with apt-get download, kmod's depmod and xz.
 packages=(
         gcc meson ninja-build pkg-config
@@ -27,6 +28,7 @@ packages=(
         qemu-system-x86 qemu-system-common qemu-system-gui qemu-utils
         python3 busybox-static kmod xz-utils zstd ca-certificates
         libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients bash-completion
+        debhelper dpkg-dev lintian
 )
 
 if [ "${EMUD_NO_APT:-0}" != 1 ]; then
@@ -68,6 +70,9 @@ test)
         ninja -C build-asan
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-                exec meson test -C build-asan --print-errorlogs
+                meson test -C build-asan --print-errorlogs
+        # Last, since it leaves the users emud-emu and emud behind, as a package does.
+        echo "== the Debian package: build, lintian, install, purge"
+        tests/package/test-deb.sh
         ;;
 esac
