@@ -184,8 +184,9 @@ static int on_added(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         if (sd_bus_message_read(msg, "o", &path) < 0 || !g_str_has_prefix(path,
                                                                          EMU_BUS_EMULATOR_PREFIX))
                 return 0;
+        bool known = g_hash_table_contains(ev->seen, path); /* adopted: announced already */
         Seen *s = seen_for(ev, path);
-        if (read_interfaces(ev, msg, s, true) >= 0)
+        if (read_interfaces(ev, msg, s, true) >= 0 && !known)
                 emit(ev, s, "new", NULL, s->state, NULL);
         return 0;
 }
@@ -215,8 +216,11 @@ static int on_changed(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         return 0;
 }
 
-/* What runs now, so that the first changes have something to be compared with. */
-static int snapshot(Events *ev)
+/*
+ * What runs now, so that the first changes have something to be compared
+ * with. After emud (re)started, that is what it adopted: announce it.
+ */
+static int snapshot(Events *ev, bool announce)
 {
         g_autoptr(sd_bus_message) reply = NULL;
         emu_auto_bus_error error = SD_BUS_ERROR_NULL;
@@ -231,9 +235,14 @@ static int snapshot(Events *ev)
                 const char *path;
                 if ((r = sd_bus_message_read(reply, "o", &path)) < 0)
                         return r;
-                r = g_str_has_prefix(path, EMU_BUS_EMULATOR_PREFIX)
-                            ? read_interfaces(ev, reply, seen_for(ev, path), true)
-                            : sd_bus_message_skip(reply, "a{sa{sv}}");
+                if (!g_str_has_prefix(path, EMU_BUS_EMULATOR_PREFIX)) {
+                        r = sd_bus_message_skip(reply, "a{sa{sv}}");
+                } else {
+                        Seen *s = seen_for(ev, path);
+                        r = read_interfaces(ev, reply, s, true);
+                        if (r >= 0 && announce)
+                                emit(ev, s, "adopted", NULL, s->state, NULL);
+                }
                 if (r < 0 || (r = sd_bus_message_exit_container(reply)) < 0)
                         return r;
         }
@@ -249,7 +258,7 @@ static int on_owner(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         Seen none = { 0 };
         if (*new) {
                 emit(ev, &none, "emud", NULL, NULL, "started");
-                (void)snapshot(ev);
+                (void)snapshot(ev, true);
         } else {
                 emit(ev, &none, "emud", NULL, NULL, "stopped");
                 g_hash_table_remove_all(ev->seen);
@@ -288,7 +297,7 @@ int emuctl_events(sd_bus *bus, bool json, const char *vm)
                 return 1;
         }
         /* Not running yet is fine: its start is an event too. */
-        (void)snapshot(&ev);
+        (void)snapshot(&ev, false);
         for (;;) {
                 r = sd_bus_process(bus, NULL);
                 if (r < 0)

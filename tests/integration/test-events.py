@@ -4,7 +4,7 @@
 `emuctl --json events vm1` and `emuctl events` (text) run while the test spawns a disk into a
 real guest, SIGKILLs its qemu-storage-daemon (a crash and a restart) and kills it; an emulator
 of another VM must not show up in the filtered stream. Then emud stops and starts again: the
-stream says so and goes on (the adopted emulator's way back to plugged)."""
+stream says so and announces the emulator the new emud adopted."""
 
 import json
 import os
@@ -17,6 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emudtest as t  # noqa: E402
+
+
+def status(emud):
+    return json.loads(emud.emuctl("--json", "status", "disk0", check=True).stdout)
 
 
 class Stream:
@@ -96,12 +100,18 @@ def test(steps):
             emud.emuctl("kill", "other", check=True)
             text.wait_for(lambda ln: " vm2 other removed" in ln, "vm2's emulator removed")
 
-        with steps.step("emud stops and starts: the stream says so, and follows the adoption"):
+        with steps.step("emud stops and starts: the stream says so, and the adoption"):
+            st_pid = status(emud)["Pid"]
             emud.stop()
             event(lambda e: e["event"] == "emud" and e["detail"] == "stopped", "emud stopped")
             emud = t.Emud(wd, bus)
             event(lambda e: e["event"] == "emud" and e["detail"] == "started", "emud started")
-            emud.emuctl("status", "disk0", check=True)
+            ad = event(lambda e: e["event"] == "adopted" and e["id"] == "disk0", "adopted")
+            assert ad["to"] in ("adopting", "plugged") and ad["pid"] == st_pid, ad
+            if ad["to"] == "adopting":
+                event(lambda e: e["event"] == "state" and e["from"] == "adopting" and
+                      e["to"] == "plugged", "adopting -> plugged")
+            assert status(emud)["State"] == "plugged"
 
         with steps.step("kill: unplugging, stopping, removed"):
             emud.emuctl("kill", "disk0", check=True)
