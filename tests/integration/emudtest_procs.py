@@ -201,6 +201,9 @@ class Emud:
         self._reader.start()
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                     "NOTIFY_SOCKET": str(self.notify_path)}
+        # The sanitizers' settings of the run (tests/run.sh: abort on the first report).
+        full_env.update({k: v for k, v in os.environ.items()
+                         if k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")})
         user = []
         if bus is not None:   # None: the system bus, as the system instance
             full_env["DBUS_SESSION_BUS_ADDRESS"] = bus.address
