@@ -64,7 +64,7 @@ typedef struct {
         char *name;
         char *text;
         bool started;
-        char **names, **xmls;
+        char **names, **xmls, **starting;
         LvDoneFunc done;
         void *userdata;
         GError *error;
@@ -95,6 +95,7 @@ static void report_free(gpointer p)
         g_free(r->text);
         g_strfreev(r->names);
         g_strfreev(r->xmls);
+        g_strfreev(r->starting);
         g_clear_error(&r->error);
         g_free(r);
 }
@@ -117,7 +118,7 @@ static gboolean deliver(gpointer p)
                 schedule_open(c, LV_RETRY_MS);
                 break;
         case REPORT_DOMAINS:
-                ops->domains(c->userdata, r->names, r->xmls);
+                ops->domains(c->userdata, r->names, r->xmls, r->starting);
                 break;
         case REPORT_XML:
                 ops->domain_xml(c->userdata, r->name, r->text, r->started);
@@ -261,6 +262,20 @@ static void drop_connection(LvConn *c)
         g_atomic_pointer_set(&c->current, NULL);
 }
 
+/*
+ * A domain libvirt is still starting: active (it has an id from its
+ * prepare hook on) but QEMU not yet running or not yet set up. Its STARTED
+ * event comes when it is done; until then it is not a running domain.
+ */
+static bool starting(virDomainPtr dom)
+{
+        int state = 0, reason = 0;
+        if (virDomainGetState(dom, &state, &reason, 0) < 0)
+                return false;
+        return state == VIR_DOMAIN_SHUTOFF ||
+               (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_STARTING_UP);
+}
+
 static void list_domains(LvConn *c)
 {
         virDomainPtr *doms = NULL;
@@ -271,7 +286,13 @@ static void list_domains(LvConn *c)
         }
         g_autoptr(GStrvBuilder) names = g_strv_builder_new();
         g_autoptr(GStrvBuilder) xmls = g_strv_builder_new();
+        g_autoptr(GStrvBuilder) pending = g_strv_builder_new();
         for (int i = 0; i < n; i++) {
+                if (starting(doms[i])) {
+                        g_strv_builder_add(pending, virDomainGetName(doms[i]));
+                        virDomainFree(doms[i]);
+                        continue;
+                }
                 char *xml = virDomainGetXMLDesc(doms[i], 0);
                 if (xml) {
                         g_strv_builder_add(names, virDomainGetName(doms[i]));
@@ -285,6 +306,7 @@ static void list_domains(LvConn *c)
         r->type = REPORT_DOMAINS;
         r->names = g_strv_builder_end(names);
         r->xmls = g_strv_builder_end(xmls);
+        r->starting = g_strv_builder_end(pending);
         post(c, r);
 }
 
@@ -331,7 +353,9 @@ static void job_xml(LvConn *c, Job *job)
 {
         job_open(c);
         virDomainPtr dom = c->vc ? virDomainLookupByName(c->vc, job->domain) : NULL;
-        char *xml = dom ? virDomainGetXMLDesc(dom, 0) : NULL;
+        /* A metadata change while it starts: its STARTED event brings the XML. */
+        char *xml = dom && (job->started || !starting(dom)) ? virDomainGetXMLDesc(dom, 0)
+                                                            : NULL;
         if (xml) {
                 Report *r = g_new0(Report, 1);
                 r->type = REPORT_XML;

@@ -19,8 +19,12 @@ typedef struct {
         void (*connected)(void *userdata);
         /* The connection is gone or could not be made; it is retried every second. */
         void (*disconnected)(void *userdata, const char *why);
-        /* Every running domain with its XML, after each connect (names and xmls pair up). */
-        void (*domains)(void *userdata, char **names, char **xmls);
+        /*
+         * Every running domain with its XML, after each connect (names and xmls
+         * pair up), and the domains libvirt is still starting (their STARTED
+         * event follows).
+         */
+        void (*domains)(void *userdata, char **names, char **xmls, char **starting);
         /* A domain started, or its metadata changed: its live XML. */
         void (*domain_xml)(void *userdata, const char *name, const char *xml, bool started);
         void (*domain_stopped)(void *userdata, const char *name, const char *why);

@@ -182,7 +182,7 @@ static void on_disconnected(void *userdata, const char *why)
         d->last_problem = g_strdup(why);
 }
 
-static void on_domains(void *userdata, char **names, char **xmls)
+static void on_domains(void *userdata, char **names, char **xmls, char **starting)
 {
         LvDomains *d = userdata;
         bool first = !d->listed;
@@ -192,10 +192,24 @@ static void on_domains(void *userdata, char **names, char **xmls)
                 Vm *vm = g_ptr_array_index(vms, i);
                 if (!vm->libvirt || g_strv_contains((const char *const *)names, vm->name))
                         continue;
+                if (g_strv_contains((const char *const *)starting, vm->name)) {
+                        /* Between its prepare hook and QEMU's start: its prepared
+                         * emulators (adopted, after an emud restart) wait for it. */
+                        if (vm->state == VM_CONNECTING && !vm->remove_done) {
+                                EmuLogCtx ctx = { .vm = vm->name };
+                                emu_info(&ctx, "libvirt is still starting the domain");
+                                vm->state = VM_DEFINED;
+                                vm->adopting = false;
+                                dispatch_mark(vm->dispatch, vm, VM_DIRTY_STATE);
+                                vm->ops->ready(vm, vm->ops_userdata);
+                        }
+                        continue;
+                }
                 /*
-                 * A domain between its prepare hook and QEMU's start is not
-                 * running yet; only right after emud's own start is a defined
-                 * one surely stale (its release came while emud was away).
+                 * Neither running nor starting. A defined VM may come from a
+                 * prepare hook answered after libvirt made this list; only right
+                 * after emud's own start is one surely stale (its release came
+                 * while emud was away).
                  */
                 if (vm->state != VM_DEFINED || first)
                         domain_gone(d, vm, "is not running (it stopped while emud or "

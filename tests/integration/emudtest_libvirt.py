@@ -237,19 +237,20 @@ class Libvirt:
     /dev/kvm gets group kvm and 0660 meanwhile: left at root 0600, QEMU's probe as
     libvirt-qemu makes every domain start take about a minute."""
 
-    def __init__(self, workdir, hook_binary, timeout=60):
+    def __init__(self, workdir, hook_binary, timeout=60, extra_hooks=None):
+        """extra_hooks: {name: script text}, more qemu.d hooks for the test, removed at exit."""
         self.dir = Path(str(workdir))
         self.timeout = timeout
         self._undo = []      # callables, run in reverse order by stop()
         self._own = set()    # names of the daemons to stop at exit
         self.start_time = None    # seconds libvirtd took to answer, when started here
         try:
-            self._setup(Path(str(hook_binary)))
+            self._setup(Path(str(hook_binary)), extra_hooks or {})
         except BaseException:
             self.stop()
             raise
 
-    def _setup(self, hook_binary):
+    def _setup(self, hook_binary, extra_hooks):
         _ensure_users()
         Path("/var/log/libvirt").mkdir(parents=True, exist_ok=True)
         etc = {p for p, _, _ in os.walk("/etc/libvirt")}
@@ -272,6 +273,11 @@ class Libvirt:
         HOOK.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(hook_binary, HOOK)
         os.chmod(HOOK, 0o755)
+        for name, text in extra_hooks.items():
+            path = HOOK.parent / name
+            path.write_text(text)
+            os.chmod(path, 0o755)
+            self._undo.append(lambda path=path: path.unlink(missing_ok=True))
         if not _pids("virtlogd"):
             self._daemon("virtlogd")
             poll_until(lambda: _answers("/run/libvirt/virtlogd-sock"), 10, "virtlogd's socket",

@@ -9,7 +9,8 @@ installed in /etc/libvirt/hooks/qemu.d, emud as the system instance, a TCG guest
    fails after prepare: the stopped/release hooks take its emulator down.
 3. SIGKILL of the emulator: emud restarts it, QEMU reconnects, the guest keeps reading.
 4. SIGKILL of emud, then a new emud: it finds the domain and adopts the emulator (same pid);
-   the emulator of a domain destroyed while emud was down is stopped.
+   the emulator of a domain destroyed while emud was down is stopped; one prepared for a
+   domain that libvirt is still starting (held at a second hook) is kept, then plugged.
 5. emuctl spawn on the running domain: libvirt attaches the disk, the guest reads it; emuctl kill
    detaches it (gone from virsh dumpxml once libvirt's device-removed came).
 6. libvirtd restarted while the domain runs: emud reconnects and still hears device-removed.
@@ -91,7 +92,11 @@ def test(steps):
         t.skip(f"the hook binary {HOOK} is not built")
     with t.Workdir() as wd:
         os.chmod(wd.path, 0o711)     # QEMU runs as libvirt-qemu and must reach the sockets
-        with lvt.SystemBus(wd), lvt.Libvirt(wd, HOOK) as lv:
+        # A second hook, after emud's: it holds emudt-slow's start while DIR/hold exists.
+        hold = (f"#!/bin/sh\n[ \"$1\" = emudt-slow ] && [ \"$2\" = start ] || exit 0\n"
+                f"touch {wd / 'held'}\ni=0\n"
+                f"while [ -e {wd / 'hold'} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n")
+        with lvt.SystemBus(wd), lvt.Libvirt(wd, HOOK, extra_hooks={"60-emudt-hold": hold}) as lv:
             run(steps, wd, lv)
 
 
@@ -247,6 +252,39 @@ def run(steps, wd, lv):
             assert t.wait_gone(other_pid, 10), "the emulator of the destroyed domain runs on"
             assert other not in emud.emuctl("vm-list", check=True).stdout
             guest_reads(con, "/dev/vda", pattern)
+
+        with steps.step("emud restarted while libvirt is still starting a domain: the new emud "
+                        "keeps its prepared emulator, which is plugged once QEMU runs"):
+            sname = "emudt-slow"
+            (wd / sname).mkdir()
+            ssock = runtime / "vm" / sname / "s0.vu.sock"
+            (wd / f"{sname}.xml").write_text(lvt.domain_xml(
+                sname, wd / sname, vhostuser_disk(ssock, "vda"),
+                metadata(("vhost-user-blk", "s0", {"image": img2, "readonly": "on"}))))
+            (wd / "hold").touch()
+            starter = subprocess.Popen(["virsh", "-c", "qemu:///system", "create",
+                                        str(wd / f"{sname}.xml")], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+            try:
+                t.poll_until(lambda: (wd / "held").exists(), 30, "the start held at its hook")
+                before = status(emud, "s0")
+                assert before["State"] == "prepared", before
+                emud.kill()
+                emud = t.Emud(wd, None)
+                # libvirt answers nothing about the domain while its hook runs: the new
+                # emud has adopted s0 and waits to learn what the domain does.
+                st = status(emud, "s0")
+                assert st["State"] in ("adopting", "prepared"), st
+                assert st["Pid"] == before["Pid"], st
+            finally:
+                (wd / "hold").unlink()
+                out, err = starter.communicate(timeout=60)
+            assert starter.returncode == 0, err
+            t.poll_until(lambda: status(emud, "s0")["State"] == "plugged", 30, "s0 plugged")
+            st = status(emud, "s0")
+            assert st["Device"].startswith("virtio-disk") and st["Pid"] == before["Pid"], st
+            lv.virsh("destroy", sname)
+            t.poll_until(lambda: "s0" not in [e["id"] for e in listed(emud)], 30, "s0 gone")
 
         with steps.step("emuctl kill of the declared disk: libvirt detaches it"):
             pid = status(emud, "disk0")["Pid"]
