@@ -307,6 +307,17 @@ static void finish_remove(Manager *m, Vm *vm)
         unregister_vm(m, vm);
 }
 
+/* The VM goes once its emulators have: done hears of it then (finish_remove()). */
+static void begin_remove(Vm *vm, DoneFunc done, void *userdata)
+{
+        vm->remove_done = done;
+        vm->remove_userdata = userdata;
+        if (vm->wait_timer) {
+                g_source_remove(vm->wait_timer);
+                vm->wait_timer = 0;
+        }
+}
+
 void manager_drop_vm(Manager *m, Vm *vm, DoneFunc done, void *userdata)
 {
         if (vm->remove_done) {
@@ -315,12 +326,7 @@ void manager_drop_vm(Manager *m, Vm *vm, DoneFunc done, void *userdata)
                                     g_error_new(EMU_ERROR, EMU_ERROR_BUSY,
                                                 "VM %s is being removed", vm->name));
         }
-        if (vm->wait_timer) {
-                g_source_remove(vm->wait_timer);
-                vm->wait_timer = 0;
-        }
-        vm->remove_done = done ? done : remove_done_kill;
-        vm->remove_userdata = userdata;
+        begin_remove(vm, done ? done : remove_done_kill, userdata);
         if (vm->state != VM_DEFINED) {
                 vm->state = VM_LOST;
                 dispatch_mark(m->dispatch, vm, VM_DIRTY_STATE);
@@ -358,12 +364,7 @@ void manager_remove_vm(Manager *m, const char *name, DoneFunc done, void *userda
                                                 name, ids->str));
         }
         /* A VM that never came: its prepared emulators are stopped with it. */
-        vm->remove_done = done;
-        vm->remove_userdata = userdata;
-        if (vm->wait_timer) {
-                g_source_remove(vm->wait_timer);
-                vm->wait_timer = 0;
-        }
+        begin_remove(vm, done, userdata);
         for (guint i = 0; i < users->len; i++) {
                 Emulator *e = g_ptr_array_index(users, i);
                 if (!e->kill_done && e->state != EMU_STATE_STOPPING &&
