@@ -59,11 +59,25 @@ static Vm *new_domain_vm(LvDomains *d, const char *name, VmState state, GError *
         return vm;
 }
 
-static void grant_all(LvDomains *d, Vm *vm)
+/* The domain's XML as libvirt now gives it: QEMU's uid may use the sockets from here on. */
+static void set_domain(LvDomains *d, Vm *vm, DomainXml *xml)
 {
+        domain_xml_free(vm->domain);
+        vm->domain = xml;
         g_autoptr(GPtrArray) list = manager_vm_emulators(d->m, vm);
         for (guint i = 0; i < list->len; i++)
                 emulator_libvirt_grant(g_ptr_array_index(list, i));
+}
+
+/* What libvirt says the domain does now; its emulators learn it (an adoption settles). */
+static void settle_vm(Vm *vm, VmState state, const char *what)
+{
+        EmuLogCtx ctx = { .vm = vm->name };
+        emu_info(&ctx, "%s", what);
+        vm->state = state;
+        vm->adopting = false;
+        dispatch_mark(vm->dispatch, vm, VM_DIRTY_STATE);
+        vm->ops->ready(vm, vm->ops_userdata);
 }
 
 /* The manager takes emud's own keys (restart, seccomp) out of what it is given. */
@@ -102,16 +116,13 @@ static void start_missing(LvDomains *d, Vm *vm)
         }
 }
 
-/* The domain runs, with this XML: emud follows it as a connected VM. */
-static void domain_running(LvDomains *d, const char *name, const char *xml)
+/* The domain runs, with this XML (taken over): emud follows it as a connected VM. */
+static void domain_running(LvDomains *d, DomainXml *xml)
 {
+        g_autoptr(DomainXml) parsed = xml;
         g_autoptr(GError) err = NULL;
-        g_autoptr(DomainXml) parsed = domain_xml_parse(xml, &err);
+        const char *name = parsed->name;
         EmuLogCtx ctx = { .vm = name };
-        if (!parsed) {
-                emu_warn(&ctx, "libvirt domain: %s", err->message);
-                return;
-        }
         Vm *vm = g_hash_table_lookup(d->m->vms, name);
         if (vm && !vm->libvirt) {
                 emu_warn(&ctx, "libvirt runs a domain of this name, but the VM added as %s is "
@@ -136,27 +147,32 @@ static void domain_running(LvDomains *d, const char *name, const char *xml)
                 emu_warn(&ctx, "%s", err->message);
                 return;
         }
-        domain_xml_free(vm->domain);
-        vm->domain_run = parsed->run_id;
-        vm->domain = g_steal_pointer(&parsed);
-        grant_all(d, vm);
-        if (vm->state != VM_CONNECTED) {
-                emu_info(&ctx, "libvirt domain is running");
-                vm->state = VM_CONNECTED;
-                vm->adopting = false;
-                dispatch_mark(vm->dispatch, vm, VM_DIRTY_STATE);
-                vm->ops->ready(vm, vm->ops_userdata);
-        }
+        set_domain(d, vm, g_steal_pointer(&parsed));
+        if (vm->state != VM_CONNECTED)
+                settle_vm(vm, VM_CONNECTED, "libvirt domain is running");
         start_missing(d, vm);
+}
+
+/* The same for XML that libvirt's reports carry (a list, an event). */
+static void domain_running_xml(LvDomains *d, const char *name, const char *xml)
+{
+        g_autoptr(GError) err = NULL;
+        DomainXml *parsed = domain_xml_parse(xml, &err);
+        if (parsed) {
+                domain_running(d, parsed);
+                return;
+        }
+        EmuLogCtx ctx = { .vm = name };
+        emu_warn(&ctx, "libvirt domain: %s", err->message);
 }
 
 static void domain_gone(LvDomains *d, Vm *vm, const char *why)
 {
         if (vm->remove_done)
                 return;
-        if (vm->domain_run >= 0) /* stored +1: 0 is "none" in the table */
+        if (vm->domain && vm->domain->run_id >= 0) /* stored +1: 0 is "none" in the table */
                 g_hash_table_insert(d->ended, g_strdup(vm->name),
-                                    GINT_TO_POINTER(vm->domain_run + 1));
+                                    GINT_TO_POINTER(vm->domain->run_id + 1));
         EmuLogCtx ctx = { .vm = vm->name };
         emu_info(&ctx, "libvirt domain %s; stopping its emulators", why);
         manager_drop_vm(d->m, vm, NULL, NULL);
@@ -195,14 +211,8 @@ static void on_domains(void *userdata, char **names, char **xmls, char **startin
                 if (g_strv_contains((const char *const *)starting, vm->name)) {
                         /* Between its prepare hook and QEMU's start: its prepared
                          * emulators (adopted, after an emud restart) wait for it. */
-                        if (vm->state == VM_CONNECTING && !vm->remove_done) {
-                                EmuLogCtx ctx = { .vm = vm->name };
-                                emu_info(&ctx, "libvirt is still starting the domain");
-                                vm->state = VM_DEFINED;
-                                vm->adopting = false;
-                                dispatch_mark(vm->dispatch, vm, VM_DIRTY_STATE);
-                                vm->ops->ready(vm, vm->ops_userdata);
-                        }
+                        if (vm->state == VM_CONNECTING && !vm->remove_done)
+                                settle_vm(vm, VM_DEFINED, "libvirt is still starting the domain");
                         continue;
                 }
                 /*
@@ -216,12 +226,12 @@ static void on_domains(void *userdata, char **names, char **xmls, char **startin
                                            "libvirtd was away)");
         }
         for (size_t i = 0; names[i]; i++)
-                domain_running(d, names[i], xmls[i]);
+                domain_running_xml(d, names[i], xmls[i]);
 }
 
 static void on_domain_xml(void *userdata, const char *name, const char *xml, bool started)
 {
-        domain_running(userdata, name, xml);
+        domain_running_xml(userdata, name, xml);
 }
 
 static void on_domain_stopped(void *userdata, const char *name, const char *why)
@@ -253,7 +263,8 @@ static const LvConnOps conn_ops = {
 
 typedef struct {
         LvDomains *d;
-        DomainXml *xml;
+        char *name;             /* the domain's */
+        DomainXml *xml;         /* until prepare_start() hands it to the VM */
         guint pending;          /* emulators not yet answered, +1 while they are started */
         guint polls;            /* waiting for the last run's VM to go */
         GError *error;
@@ -266,6 +277,7 @@ static void prepare_answer(PrepareOp *op)
         dispatch_done(op->d->m->dispatch, op->done, op->userdata, op->error);
         g_clear_error(&op->error);
         domain_xml_free(op->xml);
+        g_free(op->name);
         g_free(op);
 }
 
@@ -289,7 +301,7 @@ static void on_prepared(void *userdata, const GError *error)
                 prepare_fail(op, g_error_copy(error));
         if (--op->pending)
                 return;
-        Vm *vm = op->error ? domain_vm(op->d, op->xml->name) : NULL;
+        Vm *vm = op->error ? domain_vm(op->d, op->name) : NULL;
         if (vm && !vm->remove_done) {
                 /* Nothing of a failed start stays behind. */
                 manager_drop_vm(op->d->m, vm, on_rolled_back, op);
@@ -327,13 +339,12 @@ static void prepare_start(PrepareOp *op)
 {
         LvDomains *d = op->d;
         GError *err = NULL;
-        Vm *vm = new_domain_vm(d, op->xml->name, VM_DEFINED, &err);
+        Vm *vm = new_domain_vm(d, op->name, VM_DEFINED, &err);
         if (!vm) {
                 op->error = err;
                 prepare_answer(op);
                 return;
         }
-        vm->domain_run = op->xml->run_id;
         EmuLogCtx ctx = { .vm = vm->name };
         emu_info(&ctx, "libvirt is starting the domain: preparing %u emulators",
                  op->xml->emulators->len);
@@ -347,6 +358,8 @@ static void prepare_start(PrepareOp *op)
                 if (e && e->vm == vm)
                         check_device(op, e);
         }
+        /* Its run id tells a late report of this run from the next one (domain_gone()). */
+        set_domain(d, vm, g_steal_pointer(&op->xml));
         on_prepared(op, NULL); /* the +1: every emulator is on its way */
 }
 
@@ -365,7 +378,7 @@ static void on_stale_dropped(void *userdata, const GError *error)
 static gboolean on_removal_poll(gpointer userdata)
 {
         PrepareOp *op = userdata;
-        Vm *vm = g_hash_table_lookup(op->d->m->vms, op->xml->name);
+        Vm *vm = g_hash_table_lookup(op->d->m->vms, op->name);
         if (vm && ++op->polls < REMOVAL_WAIT_MS / REMOVAL_POLL_MS)
                 return G_SOURCE_CONTINUE;
         if (vm) {
@@ -384,6 +397,7 @@ static void hook_prepare(LvDomains *d, DomainXml *xml, DoneFunc done, void *user
 {
         PrepareOp *op = g_new0(PrepareOp, 1);
         op->d = d;
+        op->name = g_strdup(xml->name);
         op->xml = xml;
         op->done = done;
         op->userdata = userdata;
@@ -433,13 +447,9 @@ void lv_domains_hook(LvDomains *d, const char *op, const char *subop, const char
                 return;
         }
         if (g_str_equal(op, "start") && vm && !vm->remove_done) {
-                /* QEMU's uid is known from here on: it may use the sockets. */
-                vm->domain_run = parsed->run_id;
-                domain_xml_free(vm->domain);
-                vm->domain = g_steal_pointer(&parsed);
-                grant_all(d, vm);
+                set_domain(d, vm, g_steal_pointer(&parsed)); /* with QEMU's uid, now */
         } else if (g_str_equal(op, "started")) {
-                domain_running(d, parsed->name, xml);
+                domain_running(d, g_steal_pointer(&parsed));
         } else if ((g_str_equal(op, "stopped") || g_str_equal(op, "release")) && vm) {
                 domain_gone(d, vm, g_str_equal(op, "stopped") ? "stopped" : "released");
         }
@@ -462,6 +472,7 @@ LvDomains *lv_domains_new(Manager *m, const char *uri)
         d->ended = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         d->conn = lv_conn_new(uri, &conn_ops, d);
         if (!d->conn) {
+                g_hash_table_unref(d->ended);
                 g_free(d);
                 return NULL;
         }

@@ -113,7 +113,6 @@ Vm *vm_new(const EmudConfig *cfg, Dispatch *dispatch, const VmOps *ops, void *us
         vm->extra_qmp = g_ptr_array_new_with_free_func((GDestroyNotify)emu_qmp_client_free);
         vm->dir = g_build_filename(cfg->runtime_dir, "vm", name, NULL);
         vm->state = VM_CONNECTING;
-        vm->domain_run = -1;
         vm->reserved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         return vm;
 }

@@ -59,7 +59,6 @@ struct Vm {
         bool libvirt;
         struct LvConn *lv;      /* emud's connection to libvirt (borrowed); may be NULL */
         DomainXml *domain;      /* the last XML seen of the running domain, or NULL */
-        int domain_run;         /* libvirt's id of the domain's run emud follows; -1 unknown */
         guint wait_timer;       /* a defined VM with a path: looking for its socket */
         DoneFunc remove_done;   /* pending RemoveVM: its emulators are being stopped */
         void *remove_userdata;
