@@ -73,6 +73,18 @@ def emulator_cgroups(domain):
     return found
 
 
+def declared_domain(wd, name, eid, options, edit=lambda text: text):
+    """DIR/NAME.xml: a domain declaring vhost-user-blk emulator eid (with options), and the
+    vhostuser disk on its socket. edit(text) may change the XML first. Returns (xml path,
+    the emulator's socket)."""
+    sock = wd / "run" / "vm" / name / f"{eid}.vu.sock"
+    (wd / name).mkdir(exist_ok=True)
+    xml = wd / f"{name}.xml"
+    xml.write_text(edit(lvt.domain_xml(name, wd / name, vhostuser_disk(sock, "vda"),
+                                       metadata(("vhost-user-blk", eid, options)))))
+    return xml, sock
+
+
 def start_fails(lv, wd, name, meta, devices, needle):
     """virsh create of a domain whose start emud refuses: its line is in virsh's error."""
     xml = wd / f"{name}.xml"
@@ -106,7 +118,6 @@ def run(steps, wd, lv):
     name = "emudt-vm1"
     pattern = b"EMUD-LIBVIRT-" + secrets.token_hex(8).encode()
     img = t.image(wd / "disk0.img", 16 << 20, pattern)
-    sock = runtime / "vm" / name / "disk0.vu.sock"
 
     with steps.step("bad metadata: virsh start fails with emud's one line, nothing runs"):
         disk = vhostuser_disk(runtime / "vm" / "emudt-bad" / "disk0.vu.sock", "vda")
@@ -128,17 +139,15 @@ def run(steps, wd, lv):
 
     with steps.step("QEMU fails to start after prepare: stopped/release take the emulator down"):
         fname = "emudt-qfail"
-        (wd / fname).mkdir()
-        fsock = runtime / "vm" / fname / "disk0.vu.sock"
-        text = lvt.domain_xml(fname, wd / fname, vhostuser_disk(fsock, "vda"),
-                              metadata(("vhost-user-blk", "disk0", {"image": img})))
-        # An argument QEMU rejects: it exits right after libvirt launched it.
-        text = text.replace("<domain type='qemu'>", "<domain type='qemu' xmlns:qemu="
-                            "'http://libvirt.org/schemas/domain/qemu/1.0'>")
-        text = text.replace("</domain>", "<qemu:commandline><qemu:arg value='-no-such-opt'/>"
-                            "</qemu:commandline></domain>")
-        (wd / f"{fname}.xml").write_text(text)
-        r = lv.virsh("create", wd / f"{fname}.xml", check=False)
+
+        def bad_qemu_arg(text):
+            # An argument QEMU rejects: it exits right after libvirt launched it.
+            text = text.replace("<domain type='qemu'>", "<domain type='qemu' xmlns:qemu="
+                                "'http://libvirt.org/schemas/domain/qemu/1.0'>")
+            return text.replace("</domain>", "<qemu:commandline><qemu:arg "
+                                "value='-no-such-opt'/></qemu:commandline></domain>")
+        fxml, _ = declared_domain(wd, fname, "disk0", {"image": img}, bad_qemu_arg)
+        r = lv.virsh("create", fxml, check=False)
         assert r.returncode != 0 and "no-such-opt" in r.stderr, r
         t.poll_until(lambda: listed(emud) == [], 30, "the prepared emulator gone")
         assert t.qsd_pids(wd) == []
@@ -158,10 +167,7 @@ def run(steps, wd, lv):
             lv.virsh("destroy", ename, check=False)
             lv.virsh("undefine", ename, check=False)
 
-    xml = wd / f"{name}.xml"
-    (wd / name).mkdir()
-    xml.write_text(lvt.domain_xml(name, wd / name, vhostuser_disk(sock, "vda"),
-                                  metadata(("vhost-user-blk", "disk0", {"image": img}))))
+    xml, sock = declared_domain(wd, name, "disk0", {"image": img})
     lv.virsh("define", xml)
     con = lvt.start_domain(lv, name, wd / name)
     try:
@@ -220,12 +226,8 @@ def run(steps, wd, lv):
 
         # A second domain, destroyed while emud is down.
         other = "emudt-vm2"
-        (wd / other).mkdir()
-        osock = runtime / "vm" / other / "b0.vu.sock"
-        (wd / f"{other}.xml").write_text(lvt.domain_xml(
-            other, wd / other, vhostuser_disk(osock, "vda"),
-            metadata(("vhost-user-blk", "b0", {"image": img2, "readonly": "on"}))))
-        lv.virsh("create", wd / f"{other}.xml")
+        oxml, _ = declared_domain(wd, other, "b0", {"image": img2, "readonly": "on"})
+        lv.virsh("create", oxml)
         other_pid = status(emud, "b0")["Pid"]
 
         with steps.step("SIGKILL of emud: a new emud adopts the emulator of the running domain, "
@@ -256,14 +258,10 @@ def run(steps, wd, lv):
         with steps.step("emud restarted while libvirt is still starting a domain: the new emud "
                         "keeps its prepared emulator, which is plugged once QEMU runs"):
             sname = "emudt-slow"
-            (wd / sname).mkdir()
-            ssock = runtime / "vm" / sname / "s0.vu.sock"
-            (wd / f"{sname}.xml").write_text(lvt.domain_xml(
-                sname, wd / sname, vhostuser_disk(ssock, "vda"),
-                metadata(("vhost-user-blk", "s0", {"image": img2, "readonly": "on"}))))
+            sxml, _ = declared_domain(wd, sname, "s0", {"image": img2, "readonly": "on"})
             (wd / "hold").touch()
             starter = subprocess.Popen(["virsh", "-c", "qemu:///system", "create",
-                                        str(wd / f"{sname}.xml")], stdout=subprocess.PIPE,
+                                        str(sxml)], stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, text=True)
             try:
                 t.poll_until(lambda: (wd / "held").exists(), 30, "the start held at its hook")
