@@ -45,7 +45,6 @@ sys.path.insert(0, str(HERE.parent / "integration"))
 import emudtest as t  # noqa: E402
 import emudtest_libvirt as lvt  # noqa: E402
 
-NS = "https://emud.org/xmlns/libvirt/1"
 DOMAINS = ("emudt-c1", "emudt-c2")
 HOOK = Path(os.environ.get("EMUD_HOOK_BIN") or
             Path(t.emud_bin()).resolve().parent.parent / "hooks" / "emud-libvirt-hook")
@@ -80,16 +79,9 @@ class World:
         self.n_hot = 0
         img = t.image(wd / "disk.img", 8 << 20, b"EMUD-CHAOS")
         for d in DOMAINS:
-            (wd / d).mkdir()
-            sock = self.runtime / "vm" / d / f"{declared(d)}.vu.sock"
-            disk = (f"<disk type='vhostuser' device='disk'><driver name='qemu' type='raw'/>"
-                    f"<source type='unix' path='{sock}'><reconnect enabled='yes' timeout='1'/>"
-                    f"</source><target dev='vda' bus='virtio'/></disk>")
-            meta = (f"<emud:emulators xmlns:emud='{NS}'><emud:emulator kind='vhost-user-blk' "
-                    f"id='{declared(d)}'><emud:option name='image' value='{img}'/>"
-                    f"<emud:option name='readonly' value='on'/></emud:emulator></emud:emulators>")
-            (wd / f"{d}.xml").write_text(lvt.domain_xml(d, wd / d, disk, meta, memory_mib=128))
-            lv.virsh("define", wd / f"{d}.xml")
+            xml, _ = lvt.declared_domain(wd, d, declared(d), {"image": img, "readonly": "on"},
+                                         memory_mib=128)
+            lv.virsh("define", xml)
         self.img = img
 
     def up(self):

@@ -39,6 +39,7 @@ from pathlib import Path
 import emudtest
 from emudtest import REPO, Skip, poll_until, proc_state, try_connect
 
+NS = "https://emud.org/xmlns/libvirt/1"     # emud's metadata, emud-libvirt(7)
 SYSTEM_BUS_SOCKET = Path("/run/dbus/system_bus_socket")
 HOOK_DIR = Path("/etc/libvirt/hooks")
 HOOK = HOOK_DIR / "qemu.d" / "50-emud"
@@ -410,7 +411,8 @@ def domain_xml(name, workdir, devices_xml="", metadata_xml="", memory_mib=256):
   <vcpu>1</vcpu>
   <!-- Shared memory from a NUMA cell: with <access mode='shared'/> instead, libvirt 9.0
        refuses vhostuser hot-plugs after a libvirtd restart ("requires shared memory"). -->
-  <cpu><numa><cell id='0' cpus='0' memory='{memory_mib}' unit='MiB' memAccess='shared'/></numa></cpu>
+  <cpu><numa><cell id='0' cpus='0' memory='{memory_mib}' unit='MiB' memAccess='shared'/>
+  </numa></cpu>
   <memoryBacking><source type='memfd'/></memoryBacking>
   <os>
     <type arch='x86_64' machine='q35'>hvm</type>
@@ -431,6 +433,35 @@ def domain_xml(name, workdir, devices_xml="", metadata_xml="", memory_mib=256):
   </devices>
 </domain>
 """
+
+
+def metadata(*emulators):
+    """emud's <emulators> element; each emulator is (kind, id, {option: value})."""
+    out = [f"<emud:emulators xmlns:emud='{NS}'>"]
+    for kind, eid, opts in emulators:
+        out.append(f"<emud:emulator kind='{kind}' id='{eid}'>")
+        out += [f"<emud:option name='{k}' value='{v}'/>" for k, v in opts.items()]
+        out.append("</emud:emulator>")
+    out.append("</emud:emulators>")
+    return "".join(out)
+
+
+def vhostuser_disk(sock, dev):
+    return (f"<disk type='vhostuser' device='disk'><driver name='qemu' type='raw'/>"
+            f"<source type='unix' path='{sock}'><reconnect enabled='yes' timeout='1'/>"
+            f"</source><target dev='{dev}' bus='virtio'/></disk>")
+
+
+def declared_domain(wd, name, eid, options, edit=lambda text: text, memory_mib=256):
+    """DIR/NAME.xml: a domain declaring vhost-user-blk emulator eid (with options), and the
+    vhostuser disk on its socket. edit(text) may change the XML first. Returns (xml path,
+    the emulator's socket)."""
+    sock = wd / "run" / "vm" / name / f"{eid}.vu.sock"
+    (wd / name).mkdir(exist_ok=True)
+    xml = wd / f"{name}.xml"
+    xml.write_text(edit(domain_xml(name, wd / name, vhostuser_disk(sock, "vda"),
+                                   metadata(("vhost-user-blk", eid, options)), memory_mib)))
+    return xml, sock
 
 
 class _DomainQemu:

@@ -33,24 +33,6 @@ import emudtest_libvirt as lvt  # noqa: E402
 
 HOOK = Path(os.environ.get("EMUD_HOOK_BIN") or
             Path(t.emud_bin()).resolve().parent.parent / "hooks" / "emud-libvirt-hook")
-NS = "https://emud.org/xmlns/libvirt/1"
-
-
-def metadata(*emulators):
-    """emud's <emulators> element; each emulator is (kind, id, {option: value})."""
-    out = [f"<emud:emulators xmlns:emud='{NS}'>"]
-    for kind, eid, opts in emulators:
-        out.append(f"<emud:emulator kind='{kind}' id='{eid}'>")
-        out += [f"<emud:option name='{k}' value='{v}'/>" for k, v in opts.items()]
-        out.append("</emud:emulator>")
-    out.append("</emud:emulators>")
-    return "".join(out)
-
-
-def vhostuser_disk(sock, dev):
-    return (f"<disk type='vhostuser' device='disk'><driver name='qemu' type='raw'/>"
-            f"<source type='unix' path='{sock}'><reconnect enabled='yes' timeout='1'/>"
-            f"</source><target dev='{dev}' bus='virtio'/></disk>")
 
 
 def status(emud, eid):
@@ -71,18 +53,6 @@ def emulator_cgroups(domain):
     for root, dirs, _files in os.walk("/sys/fs/cgroup"):
         found += [d for d in dirs if d.startswith(f"emud-{domain}.")]
     return found
-
-
-def declared_domain(wd, name, eid, options, edit=lambda text: text):
-    """DIR/NAME.xml: a domain declaring vhost-user-blk emulator eid (with options), and the
-    vhostuser disk on its socket. edit(text) may change the XML first. Returns (xml path,
-    the emulator's socket)."""
-    sock = wd / "run" / "vm" / name / f"{eid}.vu.sock"
-    (wd / name).mkdir(exist_ok=True)
-    xml = wd / f"{name}.xml"
-    xml.write_text(edit(lvt.domain_xml(name, wd / name, vhostuser_disk(sock, "vda"),
-                                       metadata(("vhost-user-blk", eid, options)))))
-    return xml, sock
 
 
 def start_fails(lv, wd, name, meta, devices, needle):
@@ -120,17 +90,17 @@ def run(steps, wd, lv):
     img = t.image(wd / "disk0.img", 16 << 20, pattern)
 
     with steps.step("bad metadata: virsh start fails with emud's one line, nothing runs"):
-        disk = vhostuser_disk(runtime / "vm" / "emudt-bad" / "disk0.vu.sock", "vda")
+        disk = lvt.vhostuser_disk(runtime / "vm" / "emudt-bad" / "disk0.vu.sock", "vda")
         start_fails(lv, wd, "emudt-bad",
-                    metadata(("no-such-kind", "disk0", {"image": img})), disk,
+                    lvt.metadata(("no-such-kind", "disk0", {"image": img})), disk,
                     "unknown emulator kind 'no-such-kind'")
         start_fails(lv, wd, "emudt-bad",
-                    metadata(("vhost-user-blk", "disk0", {"image": wd / "missing.img"})), disk,
+                    lvt.metadata(("vhost-user-blk", "disk0", {"image": wd / "missing.img"})), disk,
                     "missing.img")
-        start_fails(lv, wd, "emudt-bad", metadata(("vhost-user-blk", "../x", {"image": img})),
+        start_fails(lv, wd, "emudt-bad", lvt.metadata(("vhost-user-blk", "../x", {"image": img})),
                     disk, "invalid emulator id '../x'")
         line = start_fails(lv, wd, "emudt-bad",
-                           metadata(("vhost-user-blk", "disk0", {"image": img})), "",
+                           lvt.metadata(("vhost-user-blk", "disk0", {"image": img})), "",
                            "has no device on its socket")
         assert "<disk type='vhostuser'" in line, line
         assert listed(emud) == [], listed(emud)
@@ -146,7 +116,7 @@ def run(steps, wd, lv):
                                 "'http://libvirt.org/schemas/domain/qemu/1.0'>")
             return text.replace("</domain>", "<qemu:commandline><qemu:arg "
                                 "value='-no-such-opt'/></qemu:commandline></domain>")
-        fxml, _ = declared_domain(wd, fname, "disk0", {"image": img}, bad_qemu_arg)
+        fxml, _ = lvt.declared_domain(wd, fname, "disk0", {"image": img}, bad_qemu_arg)
         r = lv.virsh("create", fxml, check=False)
         assert r.returncode != 0 and "no-such-opt" in r.stderr, r
         t.poll_until(lambda: listed(emud) == [], 30, "the prepared emulator gone")
@@ -167,7 +137,7 @@ def run(steps, wd, lv):
             lv.virsh("destroy", ename, check=False)
             lv.virsh("undefine", ename, check=False)
 
-    xml, sock = declared_domain(wd, name, "disk0", {"image": img})
+    xml, sock = lvt.declared_domain(wd, name, "disk0", {"image": img})
     lv.virsh("define", xml)
     con = lvt.start_domain(lv, name, wd / name)
     try:
@@ -226,7 +196,7 @@ def run(steps, wd, lv):
 
         # A second domain, destroyed while emud is down.
         other = "emudt-vm2"
-        oxml, _ = declared_domain(wd, other, "b0", {"image": img2, "readonly": "on"})
+        oxml, _ = lvt.declared_domain(wd, other, "b0", {"image": img2, "readonly": "on"})
         lv.virsh("create", oxml)
         other_pid = status(emud, "b0")["Pid"]
 
@@ -258,7 +228,7 @@ def run(steps, wd, lv):
         with steps.step("emud restarted while libvirt is still starting a domain: the new emud "
                         "keeps its prepared emulator, which is plugged once QEMU runs"):
             sname = "emudt-slow"
-            sxml, _ = declared_domain(wd, sname, "s0", {"image": img2, "readonly": "on"})
+            sxml, _ = lvt.declared_domain(wd, sname, "s0", {"image": img2, "readonly": "on"})
             (wd / "hold").touch()
             starter = subprocess.Popen(["virsh", "-c", "qemu:///system", "create",
                                         str(sxml)], stdout=subprocess.PIPE,
@@ -293,9 +263,9 @@ def run(steps, wd, lv):
             assert "vda" not in out.split(), out
             # It comes back when the metadata is read again: emud re-reads it on a change.
             # virsh puts every element of the fragment into the namespace it is given.
-            plain = metadata(("vhost-user-blk", "disk0", {"image": img}))
-            plain = plain.replace(f" xmlns:emud='{NS}'", "").replace("emud:", "")
-            lv.virsh("metadata", name, NS, "--key", "emud", "--set", plain, "--live")
+            plain = lvt.metadata(("vhost-user-blk", "disk0", {"image": img}))
+            plain = plain.replace(f" xmlns:emud='{lvt.NS}'", "").replace("emud:", "")
+            lv.virsh("metadata", name, lvt.NS, "--key", "emud", "--set", plain, "--live")
             t.poll_until(lambda: "disk0" in [e["id"] for e in listed(emud)] and
                          status(emud, "disk0")["State"] == "plugged", 30, "disk0 back")
             st = status(emud, "disk0")
@@ -342,8 +312,8 @@ def start_fails_quiet(lv, wd, img):
     """With emud down, a domain with emud metadata does not start; returns the hook's line."""
     name = "emudt-down"
     sock = wd / "run" / "vm" / name / "disk0.vu.sock"
-    return start_fails(lv, wd, name, metadata(("vhost-user-blk", "disk0", {"image": img})),
-                       vhostuser_disk(sock, "vda"), "emud")
+    return start_fails(lv, wd, name, lvt.metadata(("vhost-user-blk", "disk0", {"image": img})),
+                       lvt.vhostuser_disk(sock, "vda"), "emud")
 
 
 def find_disk(con, pattern):
